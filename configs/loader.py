@@ -1,0 +1,154 @@
+"""Typed loading of YAML config files into frozen dataclasses.
+
+A config file is a mapping whose keys are exactly the fields of a dataclass (missing keys keep the
+dataclass default, nested dataclasses are loaded field by field, never merged as dicts). An unknown
+key or a value of the wrong type raises :class:`ConfigError` naming the file and the dotted key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, TypeVar, Union
+
+import yaml
+
+T = TypeVar("T")
+
+_CONFIG_DIR = Path(__file__).resolve().parent
+
+
+class ConfigError(ValueError):
+    """A config file or mapping that does not match its dataclass."""
+
+
+def config_dir() -> Path:
+    """The folder that holds the project's YAML configs."""
+    return _CONFIG_DIR
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping; a missing file, bad YAML or a non-mapping is a ConfigError."""
+    path = Path(path)
+    if not path.is_absolute() and not path.exists():
+        path = _CONFIG_DIR / path
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def load(cls: type[T], path: str | Path, section: str | None = None) -> T:
+    """Load ``cls`` from the YAML file ``path`` (relative paths resolve inside ``configs/``).
+
+    With ``section``, only that top-level key of the file is loaded.
+    """
+    data = load_yaml(path)
+    source = str(path)
+    if section is not None:
+        if section not in data:
+            raise ConfigError(f"{source}: missing section '{section}'")
+        data = data[section]
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: section '{section}' must be a mapping")
+        return from_mapping(cls, data, source=source, prefix=section)
+    return from_mapping(cls, data, source=source)
+
+
+def from_mapping(cls: type[T], data: dict[str, Any], source: str = "<mapping>", prefix: str = "") -> T:
+    """Build dataclass ``cls`` from ``data``, checking every key and type."""
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls!r} is not a dataclass")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: '{prefix or '<root>'}' must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        where = _dotted(prefix, unknown[0])
+        raise ConfigError(
+            f"{source}: unknown key '{where}' (known keys of '{prefix or '<root>'}': {', '.join(sorted(fields))})"
+        )
+    kwargs = {}
+    for name, value in data.items():
+        kwargs[name] = _coerce(hints[name], value, source, _dotted(prefix, name))
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{source}: '{prefix or '<root>'}': {exc}") from exc
+
+
+def _dotted(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(tp: Any, value: Any, source: str, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return from_mapping(tp, value, source, key)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{source}: '{key}' must be one of {list(args)}, got {value!r}")
+        return value
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(arg, value, source, key)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(f"{source}: '{key}' has the wrong type: {_type_name(tp)} expected, got {value!r}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{source}: '{key}' must be a list, got {type(value).__name__} {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], v, source, f"{key}[{i}]") for i, v in enumerate(value))
+        if len(args) != len(value):
+            raise ConfigError(f"{source}: '{key}' must have {len(args)} items, got {len(value)}")
+        return tuple(_coerce(a, v, source, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True)))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: '{key}' must be a mapping, got {type(value).__name__}")
+        kt, vt = args
+        return {_coerce(kt, k, source, f"{key}.{k}"): _coerce(vt, v, source, f"{key}.{k}") for k, v in value.items()}
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{source}: '{key}' must be a number, got {type(value).__name__} {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{source}: '{key}' must be an integer, got {type(value).__name__} {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: '{key}' must be true or false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{source}: '{key}' must be a string, got {type(value).__name__} {value!r}")
+        return value
+    if tp is Any:
+        return value
+    raise ConfigError(f"{source}: '{key}' has unsupported type {_type_name(tp)}")
