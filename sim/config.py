@@ -1,0 +1,294 @@
+"""Typed configuration of the simulated world, robot, sensors and task (``configs/sim.yaml``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from configs import ConfigError, load
+
+COLOURS: dict[str, tuple[float, float, float]] = {
+    "red": (0.85, 0.1, 0.1),
+    "green": (0.1, 0.7, 0.15),
+    "blue": (0.1, 0.2, 0.9),
+    "yellow": (0.95, 0.85, 0.1),
+    "purple": (0.55, 0.15, 0.7),
+    "orange": (1.0, 0.5, 0.05),
+}
+"""Target colours (RGB in 0..1). The names are the words instructions use."""
+
+NEUTRAL_COLOURS: dict[str, tuple[float, float, float]] = {
+    "grey": (0.5, 0.5, 0.5),
+    "white": (0.85, 0.85, 0.82),
+    "beige": (0.76, 0.70, 0.58),
+    "dark_grey": (0.3, 0.3, 0.32),
+}
+"""Colours of walls and obstacles: never a target colour."""
+
+SHAPES = ("cube", "sphere", "cylinder")
+
+
+def _positive(obj: object, *names: str) -> None:
+    for name in names:
+        if getattr(obj, name) <= 0:
+            raise ValueError(f"{name} must be > 0, got {getattr(obj, name)}")
+
+
+def _ordered(obj: object, low: str, high: str) -> None:
+    if getattr(obj, low) > getattr(obj, high):
+        raise ValueError(f"{low} ({getattr(obj, low)}) must be <= {high} ({getattr(obj, high)})")
+
+
+@dataclass(frozen=True)
+class RoomConfig:
+    """A rectangular room with walls; width and depth are drawn per world."""
+
+    size_min: float = 5.0
+    """Smallest side length (m)."""
+    size_max: float = 7.5
+    """Largest side length (m)."""
+    wall_height: float = 1.0
+    wall_thickness: float = 0.1
+    wall_colour: str = "white"
+    floor_colour: str = "beige"
+
+    def __post_init__(self) -> None:
+        _positive(self, "size_min", "size_max", "wall_height", "wall_thickness")
+        _ordered(self, "size_min", "size_max")
+        for name in ("wall_colour", "floor_colour"):
+            if getattr(self, name) not in NEUTRAL_COLOURS:
+                raise ValueError(f"{name} must be one of {sorted(NEUTRAL_COLOURS)}")
+
+
+@dataclass(frozen=True)
+class ObstacleConfig:
+    """Static obstacles (boxes and columns) of neutral colours."""
+
+    count_min: int = 2
+    count_max: int = 5
+    size_min: float = 0.3
+    """Smallest footprint side or diameter (m)."""
+    size_max: float = 0.8
+    height_min: float = 0.5
+    height_max: float = 1.0
+    colours: tuple[str, ...] = ("grey", "dark_grey", "white")
+
+    def __post_init__(self) -> None:
+        _ordered(self, "count_min", "count_max")
+        _ordered(self, "size_min", "size_max")
+        _ordered(self, "height_min", "height_max")
+        if self.count_min < 0:
+            raise ValueError("count_min must be >= 0")
+        bad = [c for c in self.colours if c not in NEUTRAL_COLOURS]
+        if bad or not self.colours:
+            raise ValueError(f"obstacle colours must be neutral ({sorted(NEUTRAL_COLOURS)}), got {bad}")
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    """Target objects: each world has 3..6 of them, each a distinct colour x shape."""
+
+    count_min: int = 3
+    count_max: int = 6
+    colours: tuple[str, ...] = ("red", "green", "blue", "yellow")
+    shapes: tuple[str, ...] = SHAPES
+    size: float = 0.3
+    """Cube side, sphere and cylinder diameter (m)."""
+    min_separation: float = 0.8
+    """Least distance between any two targets' centres (m)."""
+
+    def __post_init__(self) -> None:
+        _ordered(self, "count_min", "count_max")
+        if self.count_min < 1:
+            raise ValueError("count_min must be >= 1")
+        bad = [c for c in self.colours if c not in COLOURS]
+        if bad:
+            raise ValueError(f"unknown target colours {bad}; known: {sorted(COLOURS)}")
+        bad = [s for s in self.shapes if s not in SHAPES]
+        if bad:
+            raise ValueError(f"unknown target shapes {bad}; known: {list(SHAPES)}")
+        if self.count_max > len(self.colours) * len(self.shapes):
+            raise ValueError("count_max exceeds the number of distinct colour x shape pairs")
+        _positive(self, "size", "min_separation")
+
+
+@dataclass(frozen=True)
+class RobotConfig:
+    """A differential-drive base, driven by (linear, angular) velocity."""
+
+    radius: float = 0.18
+    height: float = 0.2
+    mass: float = 10.0
+    max_linear: float = 0.5
+    """Largest forward/backward speed (m/s)."""
+    max_angular: float = 1.5
+    """Largest turn rate (rad/s)."""
+    colour: str = "dark_grey"
+
+    def __post_init__(self) -> None:
+        _positive(self, "radius", "height", "mass", "max_linear", "max_angular")
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """Forward RGB camera (PyBullet TinyRenderer)."""
+
+    width: int = 64
+    height: int = 64
+    fov_deg: float = 75.0
+    """Vertical field of view."""
+    mount_x: float = 0.12
+    """Forward offset from the base centre (m)."""
+    mount_z: float = 0.3
+    """Height above the floor (m)."""
+    pitch_deg: float = -8.0
+    """Tilt, negative looks down."""
+    near: float = 0.05
+    far: float = 12.0
+
+    def __post_init__(self) -> None:
+        _positive(self, "width", "height", "fov_deg", "near", "far")
+        _ordered(self, "near", "far")
+
+
+@dataclass(frozen=True)
+class Lidar2DConfig:
+    """Planar lidar (``rayTestBatch``); ranges follow REP 117."""
+
+    beams: int = 360
+    angle_min_deg: float = -180.0
+    angle_max_deg: float = 180.0
+    """Exclusive upper end for a full circle: beams are spaced (max - min) / beams apart."""
+    range_min: float = 0.12
+    range_max: float = 8.0
+    noise_std: float = 0.005
+    """Gaussian range noise (m)."""
+    mount_z: float = 0.15
+
+    def __post_init__(self) -> None:
+        _positive(self, "beams", "range_min", "range_max", "mount_z")
+        _ordered(self, "range_min", "range_max")
+        _ordered(self, "angle_min_deg", "angle_max_deg")
+        if self.noise_std < 0:
+            raise ValueError("noise_std must be >= 0")
+
+
+@dataclass(frozen=True)
+class Lidar3DConfig:
+    """Multi-ring lidar giving a point cloud in the sensor frame."""
+
+    elevations_deg: tuple[float, ...] = (-15.0, -10.0, -5.0, 0.0, 5.0, 10.0, 15.0)
+    beams_per_ring: int = 180
+    range_min: float = 0.2
+    range_max: float = 8.0
+    noise_std: float = 0.005
+    mount_z: float = 0.35
+
+    def __post_init__(self) -> None:
+        if not self.elevations_deg:
+            raise ValueError("elevations_deg must not be empty")
+        _positive(self, "beams_per_ring", "range_min", "range_max", "mount_z")
+        _ordered(self, "range_min", "range_max")
+
+
+@dataclass(frozen=True)
+class OdometryConfig:
+    """Wheel odometry noise: relative error on measured linear and angular speed."""
+
+    linear_noise: float = 0.02
+    angular_noise: float = 0.02
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    """Weights of the reward terms (each also reported separately in ``info``)."""
+
+    progress: float = 1.0
+    """Per metre of geodesic distance gained toward the target."""
+    success: float = 10.0
+    collision: float = -5.0
+    time: float = -0.01
+    """Per step."""
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """What an episode asks and when it ends."""
+
+    control_hz: float = 10.0
+    physics_hz: float = 120.0
+    max_episode_steps: int = 400
+    success_radius: float = 0.5
+    """Success: the robot's centre within this distance of the target's surface ..."""
+    stop_speed: float = 0.05
+    """... and the commanded linear speed below this (m/s)."""
+    collision_mode: Literal["end", "penalise"] = "end"
+    start_min_distance: float = 1.5
+    """Least straight-line distance from the start to the named target (m)."""
+    instruction_split: Literal["train", "heldout"] = "train"
+    world_split: Literal["train", "unseen"] = "train"
+    train_worlds: int = 1000
+    """Train worlds are world seeds 0..train_worlds-1; unseen worlds never come from that range."""
+    grid_resolution: float = 0.05
+    """Occupancy grid cell (m) for shortest paths."""
+    reward: RewardConfig = field(default_factory=RewardConfig)
+
+    def __post_init__(self) -> None:
+        _positive(self, "control_hz", "physics_hz", "max_episode_steps", "success_radius", "grid_resolution")
+        if self.physics_hz < self.control_hz:
+            raise ValueError("physics_hz must be >= control_hz")
+        if self.train_worlds < 1:
+            raise ValueError("train_worlds must be >= 1")
+
+    @property
+    def substeps(self) -> int:
+        return max(1, round(self.physics_hz / self.control_hz))
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Everything the simulator and the navigation task need."""
+
+    room: RoomConfig = field(default_factory=RoomConfig)
+    obstacles: ObstacleConfig = field(default_factory=ObstacleConfig)
+    targets: TargetConfig = field(default_factory=TargetConfig)
+    robot: RobotConfig = field(default_factory=RobotConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    lidar: Lidar2DConfig = field(default_factory=Lidar2DConfig)
+    lidar3d: Lidar3DConfig = field(default_factory=Lidar3DConfig)
+    odometry: OdometryConfig = field(default_factory=OdometryConfig)
+    task: TaskConfig = field(default_factory=TaskConfig)
+
+    def replace(self, **sections: object) -> SimConfig:
+        """A copy with whole sections replaced (e.g. ``cfg.replace(task=...)``)."""
+        return dataclasses.replace(self, **sections)
+
+
+DEFAULT_SIM_CONFIG = "sim.yaml"
+
+
+def load_sim_config(path: str | Path = DEFAULT_SIM_CONFIG) -> SimConfig:
+    """Read a :class:`SimConfig` from YAML (default ``configs/sim.yaml``)."""
+    return load(SimConfig, path)
+
+
+__all__ = [
+    "COLOURS",
+    "NEUTRAL_COLOURS",
+    "SHAPES",
+    "CameraConfig",
+    "ConfigError",
+    "Lidar2DConfig",
+    "Lidar3DConfig",
+    "ObstacleConfig",
+    "OdometryConfig",
+    "RewardConfig",
+    "RobotConfig",
+    "RoomConfig",
+    "SimConfig",
+    "TargetConfig",
+    "TaskConfig",
+    "load_sim_config",
+]
