@@ -1,0 +1,119 @@
+"""The ``nav`` command: one subcommand per job, each a thin wrapper over a config and a function.
+
+Heavy imports (PyBullet, torch, rclpy) happen inside the subcommand that needs them, so
+``nav --help`` is instant and no subcommand pays for another's dependencies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def _print_json(data: dict[str, Any]) -> None:
+    print(json.dumps(data, sort_keys=True), flush=True)
+
+
+def _log(args: argparse.Namespace) -> Callable[[str], None]:
+    """Progress lines go to stderr when --json asks for a clean stdout."""
+    stream = sys.stderr if getattr(args, "json", False) else sys.stdout
+    return lambda line: print(line, file=stream, flush=True)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from sim.demo import DemoConfig, run_demo
+
+    log = _log(args)
+    metrics = run_demo(DemoConfig(instruction=args.instruction, seed=args.seed, out_dir=Path(args.out)), log=log)
+    log(
+        f"outcome: {'SUCCESS' if metrics['success'] else 'FAILURE'} in {metrics['time_s']} s, "
+        f"path {metrics['path_length_m']} m (shortest {metrics['shortest_path_length_m']} m), "
+        f"collisions {metrics['collisions']}"
+    )
+    for name, path in metrics["artifacts"].items():
+        log(f"  {name}: {path}")
+    if args.json:
+        _print_json(metrics)
+    return 0 if metrics["success"] else 1
+
+
+def cmd_teacher_eval(args: argparse.Namespace) -> int:
+    from sim.evaluate import EvalConfig, evaluate_teacher
+
+    summary = evaluate_teacher(
+        EvalConfig(
+            episodes=args.episodes,
+            seed=args.seed,
+            world_split=args.world_split,
+            instruction_split=args.instruction_split,
+            progress=not args.no_progress,
+        )
+    )
+    if args.json:
+        _print_json(summary)
+    else:
+        for key, value in summary.items():
+            print(f"{key:>18}: {value}")
+    return 0
+
+
+def cmd_bench_sim(args: argparse.Namespace) -> int:
+    from sim.bench import SimBenchConfig, bench_sim, format_table
+
+    result = bench_sim(SimBenchConfig(steps=args.steps, rounds=args.rounds, vector_envs=args.vector_envs))
+    if args.json:
+        _print_json(result)
+    else:
+        print(format_table(result))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nav", description="nav-stack: language-conditioned robot navigation")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="the main job: a headless episode in simulation, with artifacts")
+    demo.add_argument("--instruction", default="go to the red cube")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--out", default="artifacts/demo", help="folder for camera.mp4, trajectory.png, metrics.json")
+    demo.add_argument("--json", action="store_true", help="end with one line of JSON (progress goes to stderr)")
+    demo.set_defaults(func=cmd_demo)
+
+    teval = sub.add_parser("teacher-eval", help="success rate, SPL and collisions of the privileged teacher")
+    teval.add_argument("--episodes", type=int, default=200)
+    teval.add_argument("--seed", type=int, default=0)
+    teval.add_argument("--world-split", choices=["train", "unseen"], default="train")
+    teval.add_argument("--instruction-split", choices=["train", "heldout"], default="train")
+    teval.add_argument("--no-progress", action="store_true")
+    teval.add_argument("--json", action="store_true")
+    teval.set_defaults(func=cmd_teacher_eval)
+
+    bench = sub.add_parser("bench", help="benchmarks")
+    bench_sub = bench.add_subparsers(dest="target", required=True)
+    bsim = bench_sub.add_parser("sim", help="env steps/s against the bare PyBullet floor")
+    bsim.add_argument("--steps", type=int, default=400)
+    bsim.add_argument("--rounds", type=int, default=3)
+    bsim.add_argument("--vector-envs", type=int, default=2)
+    bsim.add_argument("--json", action="store_true")
+    bsim.set_defaults(func=cmd_bench_sim)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from configs import ConfigError
+    from sim.instructions import InstructionError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ConfigError, InstructionError, LookupError) as exc:
+        print(f"nav {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
