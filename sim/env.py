@@ -35,7 +35,8 @@ from sim.world import Target, World, generate_world
 INSTRUCTION_CHARSET = string.ascii_letters + string.digits + " ,.'?!-"
 INSTRUCTION_MAX_LENGTH = 200
 UNSEEN_WORLD_OFFSET = 1_000_000
-"""Unseen worlds draw their seeds from here upward, far from the train range 0..train_worlds-1."""
+"""Unseen worlds draw their seeds from here (or from ``train_worlds`` if larger) upward, outside the train
+range 0..train_worlds-1."""
 
 
 @dataclass
@@ -120,7 +121,7 @@ class LangNavEnv(gym.Env):
             if cfg.task.world_split == "train":
                 world_seed = int(rng.integers(cfg.task.train_worlds))
             else:
-                world_seed = UNSEEN_WORLD_OFFSET + int(rng.integers(2**30))
+                world_seed = max(UNSEEN_WORLD_OFFSET, cfg.task.train_worlds) + int(rng.integers(2**30))
         world = generate_world(int(world_seed), cfg)
         scene = build_scene(self.client, world, cfg)
         self.robot = DiffDriveRobot(self.client, scene.robot, cfg.robot)

@@ -1,0 +1,82 @@
+"""The ``nav`` command as a user runs it: exit codes, the last line of JSON, artifacts, clear errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+NAV = Path(sys.executable).parent / "nav"
+
+
+def nav(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    assert NAV.exists(), f"the nav entry point is not installed next to {sys.executable}"
+    return subprocess.run([str(NAV), *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def last_json_line(stdout: str) -> dict:
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    assert lines, "nothing on stdout"
+    return json.loads(lines[-1])
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    out = tmp_path_factory.mktemp("demo")
+    return nav("demo", "--json", "--out", str(out), cwd=out), out
+
+
+def test_nav_demo_exits_zero(demo):
+    result, _ = demo
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_nav_demo_json_ends_stdout_with_a_successful_episode(demo):
+    result, _ = demo
+
+    metrics = last_json_line(result.stdout)
+
+    assert metrics["success"] is True
+    assert metrics["time_s"] > 0
+    assert metrics["path_length_m"] > 0
+    assert metrics["collisions"] == 0
+    assert metrics["instruction"] == "go to the red cube"
+
+
+def test_nav_demo_json_keeps_stdout_to_the_json_line(demo):
+    result, _ = demo
+
+    assert len([line for line in result.stdout.splitlines() if line.strip()]) == 1
+    assert "outcome" in result.stderr  # progress went to stderr
+
+
+def test_nav_demo_writes_a_video_a_trajectory_plot_and_metrics(demo):
+    result, out = demo
+
+    for name in ("camera.mp4", "trajectory.png", "metrics.json"):
+        assert (out / name).stat().st_size > 0, name
+    assert json.loads((out / "metrics.json").read_text()) == last_json_line(result.stdout)
+
+
+def test_nav_teacher_eval_json_reports_the_metrics(tmp_path):
+    result = nav("teacher-eval", "--episodes", "3", "--seed", "0", "--json", "--no-progress", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    summary = last_json_line(result.stdout)
+    assert summary["episodes"] == 3
+    for key in ("success_rate", "spl", "collision_rate"):
+        assert 0.0 <= summary[key] <= 1.0, key
+
+
+def test_nav_demo_with_an_instruction_naming_no_object_exits_2_naming_it(tmp_path):
+    result = nav("demo", "--instruction", "go to the kitchen", "--out", str(tmp_path / "out"), cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert "go to the kitchen" in result.stderr
+    assert "error" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out" / "camera.mp4").exists()

@@ -1,0 +1,97 @@
+"""The privileged teacher: reaches the named target without collisions, and searches before it has seen it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sim.config import SimConfig
+from sim.env import LangNavEnv
+from sim.evaluate import EvalConfig, evaluate
+from sim.teacher import Teacher, TeacherConfig
+
+EPISODES = 6
+
+
+@pytest.fixture(scope="module")
+def evaluation():
+    return evaluate(Teacher, EvalConfig(episodes=EPISODES, seed=0, progress=False), SimConfig())
+
+
+def test_the_teacher_succeeds_on_seeded_episodes(evaluation):
+    summary, results = evaluation
+
+    assert summary["episodes"] == EPISODES
+    assert summary["success_rate"] >= (EPISODES - 1) / EPISODES
+    assert sum(r.success for r in results) == round(summary["success_rate"] * EPISODES)
+
+
+def test_the_teacher_never_collides(evaluation):
+    summary, results = evaluation
+
+    assert [r.collisions for r in results] == [0] * EPISODES
+    assert summary["collision_rate"] == 0.0
+
+
+def test_the_teacher_takes_near_shortest_paths(evaluation):
+    summary, _ = evaluation
+
+    assert summary["spl"] >= 0.8
+
+
+def test_the_teacher_turns_on_the_spot_while_it_has_not_seen_the_target():
+    env = LangNavEnv(config=SimConfig())
+    try:
+        teacher = Teacher(env, TeacherConfig())
+        for seed in range(30):
+            obs, info = env.reset(seed=seed)
+            if info["target_visible_px"] == 0:
+                break
+        else:
+            pytest.fail("no episode among seeds 0..29 starts with the target out of view")
+        teacher.reset()
+
+        action = teacher.act(obs, info)
+
+        assert action[0] == 0.0
+        assert action[1] > 0.0
+        assert action[1] == pytest.approx(TeacherConfig().search_turn_rate)
+    finally:
+        env.close()
+
+
+def test_the_teacher_stops_once_within_its_stop_distance():
+    env = LangNavEnv(config=SimConfig())
+    try:
+        teacher = Teacher(env, TeacherConfig())
+        obs, info = env.reset(seed=0)
+        teacher.reset()
+        terminated = False
+        for _ in range(400):
+            action = teacher.act(obs, info)
+            obs, _, terminated, _, info = env.step(action)
+            if terminated:
+                break
+        assert terminated and info["success"]
+        np.testing.assert_array_equal(teacher.act(obs, info), np.zeros(2, dtype=np.float32))
+    finally:
+        env.close()
+
+
+def test_the_teacher_cannot_reset_before_the_env_has_an_episode():
+    env = LangNavEnv(config=SimConfig())
+    try:
+        with pytest.raises(RuntimeError, match="reset"):
+            Teacher(env, TeacherConfig()).reset()
+    finally:
+        env.close()
+
+
+def test_the_teacher_cannot_act_before_it_has_been_reset():
+    env = LangNavEnv(config=SimConfig())
+    try:
+        obs, info = env.reset(seed=0)
+        with pytest.raises(RuntimeError, match="reset"):
+            Teacher(env, TeacherConfig()).act(obs, info)
+    finally:
+        env.close()
