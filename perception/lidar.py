@@ -1,0 +1,259 @@
+"""2D lidar pre-processing: resample any ``sensor_msgs/LaserScan`` onto the model's beam layout.
+
+**Beam layout** (shared with :mod:`perception.pointcloud`): ``beams`` beams evenly spaced over
+``[-pi, pi)``; beam ``i`` points at ``-pi + i * 2 * pi / beams`` (beam 0 straight behind). Angles
+follow REP 103: 0 is straight ahead (+x), counter-clockwise (towards +y) is positive. Input ray ``j``
+covers the sector ``angle_min + j * angle_increment +- angle_increment / 2``; output beam ``i``
+covers ``theta_i +- pi / beams`` and collects every ray whose sector overlaps its own (sectors that
+merely touch do not overlap, so a scan already in the model's layout maps one-to-one).
+
+**Range semantics** (REP 117) of the input:
+
+* ``NaN``: invalid measurement; ignored.
+* ``+inf`` and finite values above ``range_max``: no return; free out to ``out_range_max``.
+* ``-inf`` and finite values below ``range_min``: an object too close to measure; ``0.0``.
+* Finite values in ``[range_min, range_max]``: the range, clipped to ``[0, out_range_max]``.
+
+When several input rays fall in one output beam the **minimum** is kept (conservative for
+obstacles); a scan coarser than the model's layout spreads each ray over the beams it spans.
+Output beams that no ray's sector reaches (outside the scan's field of view), or reached only by
+``NaN`` rays, are **invalid**: :class:`Scan` marks them in ``valid`` and fills their range with
+``fill_value`` (default ``out_range_max``, i.e. "assume free").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from perception.errors import ScanError
+
+__all__ = [
+    "Scan",
+    "beam_angles",
+    "beam_index",
+    "min_per_beam",
+    "prepare_scan",
+    "resample_scan",
+    "resample_scan_with_mask",
+]
+
+FloatArray = npt.NDArray[np.float32]
+_TWO_PI = 2.0 * math.pi
+_EPS_BEAM = 1e-6
+"""Tolerance, in beam spacings, below which two sectors count as touching rather than overlapping."""
+
+
+@dataclass(frozen=True)
+class Scan:
+    """A scan in the model's beam layout."""
+
+    ranges: FloatArray
+    """``(beams,)`` float32 ranges in ``[0, out_range_max]``; invalid beams hold the fill value."""
+    valid: npt.NDArray[np.bool_]
+    """``(beams,)`` bool: ``True`` where the range comes from a measurement (including no-return)."""
+
+    def __post_init__(self) -> None:
+        if self.ranges.shape != self.valid.shape or self.ranges.ndim != 1:
+            raise ScanError(f"Scan ranges {self.ranges.shape} and valid {self.valid.shape} must be equal 1-D shapes")
+
+
+def _check_beams(beams: int) -> int:
+    if isinstance(beams, bool) or not isinstance(beams, int | np.integer) or beams <= 0:
+        raise ScanError(f"beams must be a positive integer, got {beams!r}")
+    return int(beams)
+
+
+def _check_positive(name: str, value: float) -> float:
+    if not math.isfinite(value) or value <= 0:
+        raise ScanError(f"{name} must be finite and > 0, got {value}")
+    return float(value)
+
+
+def beam_angles(beams: int) -> npt.NDArray[np.float64]:
+    """Angles (rad) of the model's ``beams`` beams: ``-pi + i * 2 * pi / beams``."""
+    beams = _check_beams(beams)
+    return -math.pi + np.arange(beams, dtype=np.float64) * (_TWO_PI / beams)
+
+
+def beam_index(angles: npt.ArrayLike, beams: int) -> npt.NDArray[np.int64]:
+    """Index of the model beam nearest to each angle (rad, any value; wrapped to ``[-pi, pi)``)."""
+    beams = _check_beams(beams)
+    a = np.asarray(angles, dtype=np.float64)
+    position = np.mod(a + math.pi, _TWO_PI) / (_TWO_PI / beams)
+    return np.mod(np.rint(position).astype(np.int64), beams)
+
+
+def min_per_beam(
+    index: npt.NDArray[np.int64], values: npt.ArrayLike, beams: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Minimum of ``values`` per beam index, and whether each beam received any value.
+
+    Beams without a value hold ``+inf`` in the first array and ``False`` in the second.
+    """
+    out = np.full(beams, np.inf, dtype=np.float64)
+    np.minimum.at(out, index, np.asarray(values, dtype=np.float64))
+    hit = np.zeros(beams, dtype=bool)
+    hit[index] = True
+    return out, hit
+
+
+def _rep117_to_ranges(
+    ranges: npt.NDArray[np.float64], range_min: float, range_max: float, out_range_max: float
+) -> npt.NDArray[np.float64]:
+    """Apply REP 117 to raw ranges: NaN stays NaN, everything else becomes a range in [0, out_max]."""
+    finite = np.isfinite(ranges)
+    out = np.where(np.isposinf(ranges), out_range_max, ranges)
+    out = np.where(np.isneginf(ranges), 0.0, out)
+    out = np.where(finite & (ranges < range_min), 0.0, out)
+    out = np.where(finite & (ranges > range_max), out_range_max, out)
+    return np.clip(out, 0.0, out_range_max)  # NaN passes through np.clip
+
+
+def _validate_scan_args(
+    ranges: npt.ArrayLike,
+    angle_min: float,
+    angle_increment: float,
+    range_min: float,
+    range_max: float,
+    count: int | None,
+) -> npt.NDArray[np.float64]:
+    r = np.asarray(ranges, dtype=np.float64)
+    if r.ndim != 1:
+        raise ScanError(f"ranges must be a 1-D array, got shape {r.shape}")
+    if r.size == 0:
+        raise ScanError("ranges is empty: a scan needs at least one beam")
+    if count is not None and r.size != count:
+        raise ScanError(f"scan declares {count} beams but ranges has {r.size} values")
+    if not math.isfinite(angle_min):
+        raise ScanError(f"angle_min must be finite, got {angle_min}")
+    if not math.isfinite(angle_increment) or angle_increment <= 0:
+        raise ScanError(
+            f"angle_increment must be finite and > 0 (counter-clockwise scan), got {angle_increment}; "
+            "for a clockwise scan reverse ranges and swap angle_min/angle_max"
+        )
+    if not math.isfinite(range_min) or range_min < 0:
+        raise ScanError(f"range_min must be finite and >= 0, got {range_min}")
+    if not math.isfinite(range_max) or range_max <= range_min:
+        raise ScanError(f"range_max must be finite and > range_min ({range_min}), got {range_max}")
+    if np.isnan(r).all():
+        raise ScanError(f"all {r.size} ranges are NaN (invalid): nothing usable in this scan")
+    return r
+
+
+def _ray_beam_pairs(
+    ray_angles: npt.NDArray[np.float64], angle_increment: float, beams: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(ray, beam) index pairs for every model beam sector that a ray's sector overlaps.
+
+    A ray at angle ``a`` covers ``(a - inc/2, a + inc/2)``; model beam ``i`` covers
+    ``[theta_i - d/2, theta_i + d/2)`` with ``d = 2 pi / beams``. Sectors that only touch do not
+    overlap, so an input in the model's own layout maps one-to-one.
+    """
+    spacing = _TWO_PI / beams
+    position = np.mod(ray_angles + math.pi, _TWO_PI) / spacing  # beam i sits at position i
+    half = angle_increment / (2.0 * spacing)
+    first = np.floor(position - half - 0.5 + _EPS_BEAM).astype(np.int64) + 1
+    last = np.ceil(position + half + 0.5 - _EPS_BEAM).astype(np.int64) - 1
+    count = np.clip(last - first + 1, 1, beams)
+    widest = int(count.max())
+    rays = np.repeat(np.arange(ray_angles.size)[:, None], widest, axis=1)
+    cols = first[:, None] + np.arange(widest)[None, :]
+    keep = np.arange(widest)[None, :] < count[:, None]
+    return rays[keep], np.mod(cols[keep], beams)
+
+
+def resample_scan_with_mask(
+    ranges: npt.ArrayLike,
+    angle_min: float,
+    angle_increment: float,
+    range_min: float,
+    range_max: float,
+    beams: int,
+    out_range_max: float,
+    *,
+    count: int | None = None,
+    fill_value: float | None = None,
+) -> Scan:
+    """Resample a laser scan onto the model's beam layout, with a validity mask.
+
+    Args:
+        ranges: The scan's ranges (``msg.ranges``), any length, REP 117 semantics.
+        angle_min: Angle of the first ray (rad, REP 103).
+        angle_increment: Angle between consecutive rays (rad), > 0.
+        range_min: The sensor's minimum range (m); finite values below it mean "too close".
+        range_max: The sensor's maximum range (m); finite values above it mean "no return".
+        beams: Number of model beams over ``[-pi, pi)``.
+        out_range_max: Largest range the model sees (m); no-return beams read this.
+        count: If given, the number of rays the message declares; a different ``len(ranges)`` is
+            an error (a truncated or mis-parsed scan).
+        fill_value: Range written into invalid beams; default ``out_range_max``.
+
+    Raises:
+        ScanError: empty or non-1-D ranges, a length disagreeing with ``count``, a non-finite,
+            zero or negative ``angle_increment``, bad range limits, or all ranges NaN.
+    """
+    beams = _check_beams(beams)
+    out_range_max = _check_positive("out_range_max", out_range_max)
+    fill = out_range_max if fill_value is None else float(fill_value)
+    if not 0.0 <= fill <= out_range_max:
+        raise ScanError(f"fill_value must be within [0, out_range_max={out_range_max}], got {fill}")
+    raw = _validate_scan_args(ranges, angle_min, angle_increment, range_min, range_max, count)
+    values = _rep117_to_ranges(raw, range_min, range_max, out_range_max)
+
+    measured = ~np.isnan(values)
+    ray_angles = angle_min + np.arange(values.size, dtype=np.float64) * angle_increment
+    rays, beam = _ray_beam_pairs(ray_angles[measured], angle_increment, beams)
+    out, hit = min_per_beam(beam, values[measured][rays], beams)
+    out = np.where(hit, out, fill)
+    return Scan(ranges=out.astype(np.float32), valid=hit)
+
+
+def resample_scan(
+    ranges: npt.ArrayLike,
+    angle_min: float,
+    angle_increment: float,
+    range_min: float,
+    range_max: float,
+    beams: int,
+    out_range_max: float,
+    *,
+    count: int | None = None,
+    fill_value: float | None = None,
+) -> FloatArray:
+    """:func:`resample_scan_with_mask` without the mask: ``(beams,)`` float32 ranges."""
+    return resample_scan_with_mask(
+        ranges,
+        angle_min,
+        angle_increment,
+        range_min,
+        range_max,
+        beams,
+        out_range_max,
+        count=count,
+        fill_value=fill_value,
+    ).ranges
+
+
+def prepare_scan(ranges: npt.ArrayLike, range_max: float) -> FloatArray:
+    """Normalise ranges in the model's layout to float32 ``[0, 1]`` (what the scan encoder eats).
+
+    ``x = clip(range / range_max, 0, 1)``; ``+inf`` reads 1 (free), ``-inf`` reads 0, and a ``NaN``
+    reads 1 like an invalid beam filled with ``out_range_max``. Works on ``(beams,)`` or batched
+    ``(..., beams)`` arrays.
+
+    Raises:
+        ScanError: empty input, a bad ``range_max``, or a scan (a row of a batch) that is all NaN.
+    """
+    range_max = _check_positive("range_max", range_max)
+    r = np.asarray(ranges, dtype=np.float32)
+    if r.ndim == 0 or r.size == 0:
+        raise ScanError(f"ranges must be a non-empty array of beams, got shape {r.shape}")
+    all_nan = np.isnan(r).all(axis=-1)
+    if np.any(all_nan):
+        raise ScanError("scan is all NaN (invalid): nothing usable to normalise")
+    scaled = np.where(np.isnan(r), np.float32(1.0), r / np.float32(range_max))
+    return np.clip(scaled, 0.0, 1.0).astype(np.float32)
