@@ -1,0 +1,48 @@
+"""The node graph (``configs/graph.yaml``), read by the launch file and by ``nav bringup``. Pure Python."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from configs import load
+
+DEFAULT_GRAPH = "graph.yaml"
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str
+    executable: str
+    """Console script installed under ``lib/nav`` by colcon."""
+    module: str
+    """The Python module whose ``main()`` runs the node (``python -m <module>``)."""
+    when: Literal["always", "sim", "robot"] = "always"
+    respawn: bool = True
+    remappings: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier():
+            raise ValueError(f"node name {self.name!r} must be a plain identifier")
+
+    def runs(self, sim: bool) -> bool:
+        return self.when == "always" or (self.when == "sim") == sim
+
+
+@dataclass(frozen=True)
+class Graph:
+    nodes: tuple[NodeSpec, ...]
+
+    def __post_init__(self) -> None:
+        names = [n.name for n in self.nodes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"node names must be unique, got {names}")
+
+    def selected(self, sim: bool) -> list[NodeSpec]:
+        """The nodes that run in simulation (``sim=True``) or on a robot."""
+        return [n for n in self.nodes if n.runs(sim)]
+
+
+def load_graph(path: str | Path = DEFAULT_GRAPH) -> Graph:
+    return load(Graph, path)

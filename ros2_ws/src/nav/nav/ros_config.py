@@ -1,0 +1,177 @@
+"""Typed configuration of the ROS 2 runtime (``configs/ros.yaml``): topics, frames and node parameters.
+
+Pure Python (no rclpy): nodes, the launch file, ``nav bringup`` and the tests all read the same file.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from configs import load
+
+DEFAULT_ROS_CONFIG = "ros.yaml"
+
+
+@dataclass(frozen=True)
+class Topics:
+    camera: str = "/camera/image_raw"
+    camera_compressed: str = "/camera/image_raw/compressed"
+    scan: str = "/scan"
+    points: str = "/points"
+    instruction: str = "/instruction"
+    odom: str = "/odom"
+    cmd_nav: str = "/cmd_vel/nav"
+    cmd_teleop: str = "/cmd_vel/teleop"
+    cmd_out: str = "/cmd_vel"
+    estop: str = "/estop"
+    estop_reset: str = "/estop/reset"
+    joy: str = "/joy"
+    diagnostics: str = "/diagnostics"
+    variant: str = "/nav/variant"
+    outcome: str = "/nav/outcome"
+
+    def __post_init__(self) -> None:
+        for name, value in self.__dict__.items():
+            if not value.startswith("/"):
+                raise ValueError(f"topic {name} must be absolute (start with '/'), got {value!r}")
+
+    def resolve(self, name_or_topic: str) -> str:
+        """A topic key of this table (``cmd_nav``) or an absolute topic name, as a topic name."""
+        if name_or_topic.startswith("/"):
+            return name_or_topic
+        if name_or_topic not in self.__dict__:
+            raise ValueError(f"unknown topic key {name_or_topic!r}; known: {sorted(self.__dict__)}")
+        return str(getattr(self, name_or_topic))
+
+
+@dataclass(frozen=True)
+class Frames:
+    odom: str = "odom"
+    base: str = "base_link"
+    laser: str = "laser"
+    camera: str = "camera"
+    lidar3d: str = "lidar3d"
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    control_hz: float = 10.0
+    variant: str = "medium"
+    models_dir: str = "models"
+    camera_timeout: float = 0.5
+    scan_timeout: float = 0.5
+    use_point_cloud: bool = False
+
+    def __post_init__(self) -> None:
+        if self.control_hz <= 0 or self.camera_timeout <= 0 or self.scan_timeout <= 0:
+            raise ValueError("control_hz, camera_timeout and scan_timeout must be > 0")
+
+
+@dataclass(frozen=True)
+class MuxInput:
+    name: str
+    topic: str
+    """A key of ``topics`` (``cmd_teleop``) or an absolute topic name."""
+    priority: int
+    timeout: float
+
+    def __post_init__(self) -> None:
+        if self.timeout <= 0:
+            raise ValueError(f"mux input {self.name}: timeout must be > 0")
+
+
+@dataclass(frozen=True)
+class MuxLock:
+    name: str
+    topic: str
+    priority: int
+    timeout: float
+    engage_if_never_heard: bool = False
+    """Engage (stop) before the first message: for a robot that must not move without its heartbeat."""
+
+    def __post_init__(self) -> None:
+        if self.timeout <= 0:
+            raise ValueError(f"mux lock {self.name}: timeout must be > 0")
+
+
+@dataclass(frozen=True)
+class MuxConfig:
+    rate_hz: float = 20.0
+    inputs: tuple[MuxInput, ...] = ()
+    locks: tuple[MuxLock, ...] = ()
+    max_linear: float = 0.5
+    max_angular: float = 1.5
+    max_linear_accel: float = 1.0
+    max_angular_accel: float = 4.0
+
+    def __post_init__(self) -> None:
+        if not self.inputs:
+            raise ValueError("the mux needs at least one input")
+        names = [i.name for i in self.inputs] + [lk.name for lk in self.locks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"mux input and lock names must be unique, got {names}")
+        priorities = [i.priority for i in self.inputs]
+        if len(set(priorities)) != len(priorities):
+            raise ValueError(f"mux input priorities must be distinct, got {priorities}")
+        for name in ("rate_hz", "max_linear", "max_angular", "max_linear_accel", "max_angular_accel"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"mux {name} must be > 0")
+
+
+@dataclass(frozen=True)
+class GuardConfig:
+    enabled: bool = True
+    robot_radius: float = 0.18
+    stop_distance: float = 0.12
+    slow_distance: float = 0.5
+    half_angle_deg: float = 35.0
+    scan_timeout: float = 0.3
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.stop_distance < self.slow_distance:
+            raise ValueError("guard needs 0 <= stop_distance < slow_distance")
+        if not 0 < self.half_angle_deg <= 180:
+            raise ValueError("guard half_angle_deg must be in (0, 180]")
+
+    @property
+    def half_angle(self) -> float:
+        return math.radians(self.half_angle_deg)
+
+
+@dataclass(frozen=True)
+class TeleopConfig:
+    linear_step: float = 0.1
+    angular_step: float = 0.3
+    max_linear: float = 0.5
+    max_angular: float = 1.5
+    rate_hz: float = 10.0
+    joy_deadman_button: int = 4
+    joy_linear_axis: int = 1
+    joy_angular_axis: int = 3
+
+
+@dataclass(frozen=True)
+class SimNodeConfig:
+    rate_hz: float = 10.0
+    real_time: bool = True
+    publish_points: bool = True
+    world_seed: int = -1
+    cmd_timeout: float = 0.5
+
+
+@dataclass(frozen=True)
+class RosConfig:
+    topics: Topics = field(default_factory=Topics)
+    frames: Frames = field(default_factory=Frames)
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    mux: MuxConfig = field(default_factory=lambda: MuxConfig(inputs=(MuxInput("navigation", "cmd_nav", 10, 0.5),)))
+    guard: GuardConfig = field(default_factory=GuardConfig)
+    teleop: TeleopConfig = field(default_factory=TeleopConfig)
+    sim_node: SimNodeConfig = field(default_factory=SimNodeConfig)
+
+
+def load_ros_config(path: str | Path = DEFAULT_ROS_CONFIG) -> RosConfig:
+    """Read :class:`RosConfig` (default ``configs/ros.yaml``)."""
+    return load(RosConfig, path)
