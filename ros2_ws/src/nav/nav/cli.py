@@ -72,6 +72,17 @@ def cmd_bench_sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_encoder(args: argparse.Namespace) -> int:
+    from policy.bench import EncoderBenchConfig, bench_encoder, format_table
+
+    result = bench_encoder(EncoderBenchConfig(iters=args.iters, variants=tuple(args.variants or ())))
+    if args.json:
+        _print_json(result)
+    else:
+        print(format_table(result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nav", description="nav-stack: language-conditioned robot navigation")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -100,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     bsim.add_argument("--vector-envs", type=int, default=2)
     bsim.add_argument("--json", action="store_true")
     bsim.set_defaults(func=cmd_bench_sim)
+    benc = bench_sub.add_parser("encoder", help="parameters and per-step CPU/GPU latency of each policy variant")
+    benc.add_argument("--iters", type=int, default=300, help="timed control steps per variant")
+    benc.add_argument("--variants", nargs="+", help="variant names (default: all in configs/models.yaml)")
+    benc.add_argument("--json", action="store_true")
+    benc.set_defaults(func=cmd_bench_encoder)
     return parser
 
 

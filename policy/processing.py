@@ -1,0 +1,243 @@
+"""The one pre-processing path from raw observations to model tensors, for training and the robot.
+
+:class:`PolicyProcessor` takes one raw observation (what ``LangNav-v0`` returns, or what a ROS node
+has converted from its messages) and produces the float32 tensors :class:`policy.modeling.NavPolicy`
+eats, through :mod:`perception`:
+
+* image: ``H x W x 3`` uint8 RGB -> :func:`perception.camera.prepare_image` at ``image_size`` square.
+* scan: REP 117 ranges with their :class:`ScanGeometry` -> :func:`perception.lidar.resample_scan`
+  onto the model's ``lidar_beams`` layout -> :func:`perception.lidar.prepare_scan` (``[0, 1]``).
+* instruction: a string (embedded by a :class:`perception.language.SentenceEncoder`, cached) or an
+  already computed ``(text_dim,)`` embedding.
+* odom: measured (linear m/s, angular rad/s) divided by (``max_linear``, ``max_angular``) and
+  clipped to ``[-ODOM_CLIP, ODOM_CLIP]``.
+
+:meth:`PolicyProcessor.batch` (training arrays) calls the same per-observation function on every row,
+so the two paths cannot drift. Importing this module loads no model (the sentence encoder is created
+on the first string instruction, unless one is passed in).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from perception.camera import prepare_image
+from perception.errors import InstructionError
+from perception.lidar import prepare_scan, resample_scan
+from policy.configuration import PolicyConfig
+
+__all__ = ["ODOM_CLIP", "PolicyInputs", "PolicyProcessor", "ScanGeometry", "TextEncoder"]
+
+ODOM_CLIP = 2.0
+"""Normalised odometry is clipped to +-this (a reading far beyond the limits is a sensor fault)."""
+
+FloatArray = npt.NDArray[np.float32]
+
+
+class TextEncoder(Protocol):
+    """Anything that embeds an instruction (e.g. :class:`perception.language.SentenceEncoder`)."""
+
+    def encode(self, text: str) -> npt.NDArray[np.float32]: ...
+
+
+@dataclass(frozen=True)
+class ScanGeometry:
+    """The ``sensor_msgs/LaserScan`` fields needed to read its ranges (REP 103 angles, REP 117 ranges)."""
+
+    angle_min: float
+    """Angle of the first ray (rad)."""
+    angle_increment: float
+    """Angle between consecutive rays (rad), > 0."""
+    range_min: float
+    """Sensor minimum range (m)."""
+    range_max: float
+    """Sensor maximum range (m)."""
+
+    @classmethod
+    def full_circle(cls, beams: int, range_min: float, range_max: float) -> ScanGeometry:
+        """``beams`` rays evenly over ``[-pi, pi)``, ray 0 straight behind (the simulator's layout)."""
+        return cls(-math.pi, 2.0 * math.pi / beams, range_min, range_max)
+
+    @classmethod
+    def from_lidar_config(cls, lidar: Any) -> ScanGeometry:
+        """From a :class:`sim.config.Lidar2DConfig`-like object (``beams``, ``angle_*_deg``, ``range_*``)."""
+        span = math.radians(lidar.angle_max_deg - lidar.angle_min_deg)
+        return cls(math.radians(lidar.angle_min_deg), span / lidar.beams, lidar.range_min, lidar.range_max)
+
+
+@dataclass(frozen=True)
+class PolicyInputs:
+    """Model-ready float32 tensors with a leading batch dimension (the arguments of ``NavPolicy``)."""
+
+    image: torch.Tensor
+    """``(B, 3, image_size, image_size)``"""
+    scan: torch.Tensor
+    """``(B, lidar_beams)`` in ``[0, 1]``"""
+    text: torch.Tensor
+    """``(B, text_dim)``"""
+    odom: torch.Tensor
+    """``(B, 2)`` normalised"""
+
+    def __len__(self) -> int:
+        return int(self.image.shape[0])
+
+    def to(self, device: torch.device | str) -> PolicyInputs:
+        return PolicyInputs(self.image.to(device), self.scan.to(device), self.text.to(device), self.odom.to(device))
+
+    def as_tuple(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(image, scan, text, odom)``, the order of ``NavPolicy.forward``."""
+        return self.image, self.scan, self.text, self.odom
+
+
+class PolicyProcessor:
+    """Raw observation -> model inputs for one :class:`PolicyConfig` (see the module docstring).
+
+    Args:
+        config: The model's architecture (image size, beam layout, limits, text size).
+        encoder: Embeds string instructions; default the process-wide
+            :func:`perception.language.default_encoder`, created on first use.
+    """
+
+    def __init__(self, config: PolicyConfig, encoder: TextEncoder | None = None) -> None:
+        self.config = config
+        self._encoder = encoder
+        self._odom_scale = np.array([config.max_linear, config.max_angular], dtype=np.float32)
+
+    # -- one field at a time ---------------------------------------------------------------------
+
+    def image(self, rgb: npt.NDArray[np.uint8]) -> FloatArray:
+        """``(3, S, S)`` float32, ImageNet-normalised."""
+        size = self.config.image_size
+        return prepare_image(rgb, (size, size))
+
+    def scan(self, ranges: npt.ArrayLike, geometry: ScanGeometry) -> FloatArray:
+        """``(lidar_beams,)`` float32 in ``[0, 1]`` on the model's beam layout."""
+        c = self.config
+        resampled = resample_scan(
+            ranges,
+            geometry.angle_min,
+            geometry.angle_increment,
+            geometry.range_min,
+            geometry.range_max,
+            c.lidar_beams,
+            c.lidar_range_max,
+        )
+        return prepare_scan(resampled, c.lidar_range_max)
+
+    def text(self, instruction: str | npt.ArrayLike) -> FloatArray:
+        """``(text_dim,)`` float32: a string is embedded (cached), an array is checked and passed on."""
+        if isinstance(instruction, str):
+            embedding = self.encoder.encode(instruction)
+        else:
+            embedding = np.asarray(instruction, dtype=np.float32)
+        if embedding.shape != (self.config.text_dim,):
+            raise InstructionError(
+                f"instruction embedding must have shape ({self.config.text_dim},), got {embedding.shape}"
+            )
+        if not np.all(np.isfinite(embedding)):
+            raise InstructionError("instruction embedding contains NaN or inf")
+        return embedding.astype(np.float32, copy=False)
+
+    def odom(self, odom: npt.ArrayLike) -> FloatArray:
+        """``(2,)`` float32: (linear, angular) / (max_linear, max_angular), clipped to +-ODOM_CLIP."""
+        values = np.asarray(odom, dtype=np.float32)
+        if values.shape != (2,):
+            raise ValueError(f"odom must be (linear, angular) of shape (2,), got {values.shape}")
+        values = np.nan_to_num(values, nan=0.0)
+        return np.clip(values / self._odom_scale, -ODOM_CLIP, ODOM_CLIP).astype(np.float32)
+
+    def normalise_action(self, action: npt.ArrayLike) -> FloatArray:
+        """(linear m/s, angular rad/s) ``(..., 2)`` -> the model's ``[-1, 1]`` action (training labels)."""
+        values = np.asarray(action, dtype=np.float32)
+        return np.clip(values / self._odom_scale, -1.0, 1.0).astype(np.float32)
+
+    @property
+    def encoder(self) -> TextEncoder:
+        if self._encoder is None:
+            from perception.language import default_encoder  # loads MiniLM: only when a string arrives
+
+            self._encoder = default_encoder()
+        return self._encoder
+
+    # -- whole observations ------------------------------------------------------------------------
+
+    def prepare(self, observation: Mapping[str, Any], geometry: ScanGeometry) -> dict[str, FloatArray]:
+        """THE pre-processing of one raw observation, as float32 numpy arrays without a batch dimension.
+
+        Args:
+            observation: ``image`` (H x W x 3 uint8 RGB), ``scan`` (REP 117 ranges), ``instruction``
+                (str, or a ``(text_dim,)`` embedding) and ``odom`` ((linear, angular)) -- the keys
+                of ``LangNav-v0`` observations.
+            geometry: How to read ``scan`` (its angles and sensor range limits).
+        """
+        missing = {"image", "scan", "instruction", "odom"} - set(observation)
+        if missing:
+            raise ValueError(f"observation lacks {sorted(missing)}; it needs image, scan, instruction and odom")
+        return {
+            "image": self.image(observation["image"]),
+            "scan": self.scan(observation["scan"], geometry),
+            "text": self.text(observation["instruction"]),
+            "odom": self.odom(observation["odom"]),
+        }
+
+    def __call__(
+        self, observation: Mapping[str, Any], geometry: ScanGeometry, device: torch.device | str = "cpu"
+    ) -> PolicyInputs:
+        """One observation -> :class:`PolicyInputs` with batch size 1 on ``device`` (a control step)."""
+        arrays = self.prepare(observation, geometry)
+        return _to_inputs({k: v[np.newaxis] for k, v in arrays.items()}, device)
+
+    def batch(
+        self,
+        images: npt.NDArray[np.uint8],
+        scans: npt.ArrayLike,
+        geometry: ScanGeometry,
+        instructions: str | npt.ArrayLike | Sequence[str],
+        odom: npt.ArrayLike,
+        device: torch.device | str = "cpu",
+    ) -> PolicyInputs:
+        """Training arrays (``N`` rows of raw observations) -> :class:`PolicyInputs` of batch ``N``.
+
+        Every row goes through :meth:`prepare`. ``instructions`` is one string or ``(text_dim,)``
+        embedding for all rows (an episode), or one per row (a list of strings or ``(N, text_dim)``).
+        """
+        images = np.asarray(images)
+        scans = np.asarray(scans)
+        odom = np.asarray(odom)
+        n = len(images)
+        if len(scans) != n or len(odom) != n:
+            raise ValueError(f"batch rows disagree: {n} images, {len(scans)} scans, {len(odom)} odom")
+        per_row = self._per_row_instructions(instructions, n)
+        rows = [
+            self.prepare({"image": images[i], "scan": scans[i], "instruction": per_row[i], "odom": odom[i]}, geometry)
+            for i in range(n)
+        ]
+        stacked = {k: np.stack([r[k] for r in rows]) for k in ("image", "scan", "text", "odom")}
+        return _to_inputs(stacked, device)
+
+    def _per_row_instructions(
+        self, instructions: str | npt.ArrayLike | Sequence[str], n: int
+    ) -> list[str | FloatArray]:
+        if isinstance(instructions, str):
+            return [instructions] * n
+        if isinstance(instructions, Sequence) and instructions and isinstance(instructions[0], str):
+            if len(instructions) != n:
+                raise ValueError(f"{len(instructions)} instructions for {n} rows")
+            return list(instructions)  # type: ignore[arg-type]
+        emb = np.asarray(instructions, dtype=np.float32)
+        if emb.ndim == 1:
+            return [emb] * n
+        if emb.ndim != 2 or emb.shape[0] != n:
+            raise ValueError(f"instruction embeddings must be (text_dim,) or ({n}, text_dim), got {emb.shape}")
+        return list(emb)
+
+
+def _to_inputs(arrays: dict[str, FloatArray], device: torch.device | str) -> PolicyInputs:
+    return PolicyInputs(*(torch.from_numpy(arrays[k]).to(device) for k in ("image", "scan", "text", "odom")))
