@@ -1,0 +1,141 @@
+"""Demonstration data: teacher-labelled rollouts collected in parallel processes, stored as ``.npz``.
+
+Each episode keeps the raw observations (camera image, REP 117 scan, instruction, odometry), the
+teacher's command for every step and the command that was actually executed (different under
+DAgger, where the learner drives). Raw data is stored, never processed tensors, so training and
+the robot go through the same pre-processing (``policy.processing``) at use time. Files are
+loaded with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sim.config import SimConfig
+
+
+@dataclass
+class Episode:
+    images: np.ndarray
+    """(T, H, W, 3) uint8."""
+    scans: np.ndarray
+    """(T, beams) float32, REP 117 ranges."""
+    odom: np.ndarray
+    """(T, 2) float32."""
+    labels: np.ndarray
+    """(T, 2) float32: the teacher's (linear, angular) for each observation."""
+    instruction: str
+    success: bool
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+Driver = Callable[[dict[str, Any], dict[str, Any], np.ndarray], np.ndarray]
+"""(obs, info, teacher_action) -> executed action; the identity on teacher_action is behaviour cloning."""
+
+
+def collect_episode(env: Any, teacher: Any, seed: int, driver: Driver | None = None) -> Episode:
+    """Roll out one episode; the teacher labels every step, ``driver`` (default: the teacher) drives."""
+    obs, info = env.reset(seed=seed)
+    teacher.reset()
+    images, scans, odom, labels = [], [], [], []
+    done = False
+    while not done:
+        label = np.asarray(teacher.act(obs, info), dtype=np.float32)
+        images.append(obs["image"])
+        scans.append(obs["scan"])
+        odom.append(obs["odom"])
+        labels.append(label)
+        action = label if driver is None else np.asarray(driver(obs, info, label), dtype=np.float32)
+        obs, _, terminated, truncated, info = env.step(action)
+        done = terminated or truncated
+    return Episode(
+        images=np.stack(images),
+        scans=np.stack(scans).astype(np.float32),
+        odom=np.stack(odom).astype(np.float32),
+        labels=np.stack(labels),
+        instruction=info["instruction"],
+        success=bool(info["success"]),
+    )
+
+
+def save_episodes(path: str | Path, episodes: Sequence[Episode]) -> Path:
+    """Concatenate episodes into one compressed ``.npz`` (episode boundaries in ``starts``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lengths = np.array([len(e) for e in episodes], dtype=np.int64)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(
+        tmp,
+        images=np.concatenate([e.images for e in episodes]),
+        scans=np.concatenate([e.scans for e in episodes]),
+        odom=np.concatenate([e.odom for e in episodes]),
+        labels=np.concatenate([e.labels for e in episodes]),
+        starts=np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64),
+        lengths=lengths,
+        instructions=np.array([e.instruction for e in episodes], dtype=np.str_),
+        success=np.array([e.success for e in episodes], dtype=bool),
+    )
+    tmp.replace(path)  # a killed process never leaves a half-written shard under the real name
+    return path
+
+
+def load_episodes(path: str | Path) -> list[Episode]:
+    """Read a shard written by :func:`save_episodes`; a damaged file is a clear error."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError) as exc:
+        raise ValueError(f"{path}: not a readable demonstration shard ({exc})") from exc
+    missing = {"images", "scans", "odom", "labels", "starts", "lengths", "instructions", "success"} - set(arrays)
+    if missing:
+        raise ValueError(f"{path}: demonstration shard lacks {sorted(missing)}")
+    episodes = []
+    for k, (s, n) in enumerate(zip(arrays["starts"], arrays["lengths"], strict=True)):
+        sl = slice(int(s), int(s + n))
+        episodes.append(
+            Episode(
+                images=arrays["images"][sl],
+                scans=arrays["scans"][sl],
+                odom=arrays["odom"][sl],
+                labels=arrays["labels"][sl],
+                instruction=str(arrays["instructions"][k]),
+                success=bool(arrays["success"][k]),
+            )
+        )
+    return episodes
+
+
+def _collect_worker(args: tuple[SimConfig, list[int]]) -> list[Episode]:
+    from sim.env import make_env
+    from sim.teacher import Teacher
+
+    sim_config, seeds = args
+    env = make_env(sim_config)
+    try:
+        teacher = Teacher(env.unwrapped)
+        return [collect_episode(env, teacher, seed) for seed in seeds]
+    finally:
+        env.close()
+
+
+def collect_teacher_episodes(sim_config: SimConfig, seeds: Sequence[int], workers: int) -> list[Episode]:
+    """Teacher-driven episodes for ``seeds``, spread over ``workers`` processes (order kept)."""
+    seeds = list(seeds)
+    if workers <= 1 or len(seeds) < 2:
+        return _collect_worker((sim_config, seeds))
+    chunks = [seeds[i::workers] for i in range(workers)]
+    with mp.get_context("spawn").Pool(workers) as pool:
+        parts = pool.map(_collect_worker, [(sim_config, c) for c in chunks if c])
+    by_seed: dict[int, Episode] = {}
+    for chunk, part in zip([c for c in chunks if c], parts, strict=True):
+        by_seed.update(zip(chunk, part, strict=True))
+    return [by_seed[s] for s in seeds]
