@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from sim.artifacts import plot_trajectory, write_camera_video, write_json
+from sim.config import SimConfig, load_sim_config
 from sim.env import make_env
 from sim.instructions import parse_goal
 from sim.rollout import Trace, run_episode
 from sim.teacher import Teacher
+from sim.world import generate_world
 
 DEFAULT_INSTRUCTION = "go to the red cube"
 
@@ -26,13 +28,10 @@ class DemoConfig:
     max_world_tries: int = 200
 
 
-def find_world_with(instruction: str, seed: int, tries: int) -> int:
-    """A world seed (from ``seed`` upward) whose world holds the object the instruction names."""
-    from sim.config import load_sim_config
-    from sim.world import generate_world
-
+def find_world_with(instruction: str, seed: int, tries: int, config: SimConfig | None = None) -> int:
+    """A world seed (from ``seed`` upward) whose world, under ``config``, holds the object the instruction names."""
     goal = parse_goal(instruction)
-    cfg = load_sim_config()
+    cfg = config if config is not None else load_sim_config()
     for world_seed in range(seed, seed + tries):
         world = generate_world(world_seed, cfg)
         if any(t.colour == goal.colour and t.shape == goal.shape for t in world.targets):
