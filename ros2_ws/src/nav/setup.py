@@ -1,12 +1,37 @@
 """colcon / ament_python build of the ROS 2 package ``nav``.
 
 The pure cores (sim, perception, policy, configs) are installed from the repository root with
-``pip install .``; this package holds the ROS layer.
+``pip install .``; this package holds the ROS layer. It installs:
+
+- ``lib/nav/<executable>`` for every node of ``configs/graph.yaml`` (``ros2 run nav sim_node``), and ``nav``;
+- ``share/nav/launch/bringup.launch.py`` (``ros2 launch nav bringup.launch.py``);
+- ``share/nav/configs/*.yaml``: the configs the nodes and the launch file read on a robot
+  (``nav.bringup.resolve_config_path``; ``$NAV_CONFIG_DIR`` overrides);
+- ``share/nav/package.xml`` and the ament index marker.
 """
 
+import os
+from glob import glob
+
+import yaml
 from setuptools import setup
 
 PACKAGE = "nav"
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, "..", "..", ".."))
+
+
+def from_root(*parts: str) -> str:
+    """A repository file, relative to this folder (setup.py runs here)."""
+    return os.path.relpath(os.path.join(ROOT, *parts), HERE)
+
+
+def node_scripts() -> list[str]:
+    """One console script per node executable declared in configs/graph.yaml (the one node list)."""
+    with open(os.path.join(ROOT, "configs", "graph.yaml"), encoding="utf-8") as f:
+        nodes = yaml.safe_load(f)["nodes"]
+    return sorted({f"{n['executable']} = {n['module']}:main" for n in nodes})
+
 
 setup(
     name=PACKAGE,
@@ -15,11 +40,16 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", [from_root("launch", "bringup.launch.py")]),
+        (
+            f"share/{PACKAGE}/configs",
+            sorted(from_root("configs", os.path.basename(p)) for p in glob(os.path.join(ROOT, "configs", "*.yaml"))),
+        ),
     ],
     install_requires=["setuptools"],
     zip_safe=True,
     maintainer="nav-stack team",
     description="nav-stack ROS 2 nodes",
     license="Apache-2.0",
-    entry_points={"console_scripts": ["nav = nav.cli:main"]},
+    entry_points={"console_scripts": ["nav = nav.cli:main", *node_scripts()]},
 )

@@ -1,0 +1,52 @@
+"""``ros2 launch nav bringup.launch.py [sim:=true] [instruction:='go to the red cube']`` on a robot with ROS 2.
+
+The nodes come from the one graph declaration, ``configs/graph.yaml`` (``nav.graph.load_graph``),
+which ``nav bringup`` also reads: ``when: sim`` nodes run only with ``sim:=true``, ``when: robot``
+nodes only without it. Every node gets ``config`` (ros.yaml) as a parameter. After ``colcon build``
+the configs are read from ``share/nav/configs`` (``$NAV_CONFIG_DIR`` overrides), see
+``nav.bringup.resolve_config_path``.
+"""
+
+# ruff sorts `launch` as first-party because of this folder's name; ROS's launch is third-party.
+from launch import LaunchDescription  # noqa: I001
+from launch.actions import DeclareLaunchArgument
+from launch.conditions import IfCondition, UnlessCondition
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
+
+from nav.bringup import resolve_config_path
+from nav.graph import load_graph
+
+
+def generate_launch_description() -> LaunchDescription:
+    graph = load_graph(resolve_config_path("graph.yaml"))
+    sim = LaunchConfiguration("sim")
+    actions = [
+        DeclareLaunchArgument("sim", default_value="false", description="run the simulator in place of the robot"),
+        DeclareLaunchArgument(
+            "instruction", default_value="", description="for the simulator (empty: the sim node's default)"
+        ),
+        DeclareLaunchArgument(
+            "config", default_value=str(resolve_config_path("ros.yaml")), description="ros.yaml of every node"
+        ),
+    ]
+    conditions = {"sim": IfCondition(sim), "robot": UnlessCondition(sim), "always": None}
+    for spec in graph.nodes:
+        params = {"config": ParameterValue(LaunchConfiguration("config"), value_type=str)}
+        if spec.module == "nav.sim_node":
+            params["instruction"] = ParameterValue(LaunchConfiguration("instruction"), value_type=str)
+        actions.append(
+            Node(
+                package="nav",
+                executable=spec.executable,
+                name=spec.name,
+                parameters=[params],
+                remappings=list(spec.remappings),
+                respawn=spec.respawn,
+                respawn_delay=1.0,
+                output="screen",
+                condition=conditions[spec.when],
+            )
+        )
+    return LaunchDescription(actions)

@@ -1,0 +1,248 @@
+"""``nav bringup``: one supervised process per node of the graph, restarts, clean Ctrl-C; the launch file.
+
+The supervisor is tested on a graph of its own (``tmp_path/graph.yaml``): the real sim node plus
+``tests/nodes/crashy_node.py``, which crashes, runs until stopped or ignores signals on request.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import rclpy
+import yaml
+from nav.bringup import (
+    BringupConfig,
+    GraphProcesses,
+    config_from_args,
+    format_param,
+    node_command,
+    parse_param,
+    resolve_config_path,
+)
+from nav.graph import NodeSpec, load_graph
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.node import Node
+
+from configs import config_dir
+
+REPO = Path(__file__).resolve().parents[1]
+LAUNCH_FILE = REPO / "launch" / "bringup.launch.py"
+TEST_NODES = Path(__file__).resolve().parent / "nodes"
+DOMAIN = 150 + (os.getpid() % 16) * 3 + 2  # see test_sim_node: BASE + 2
+NODE_ENV = {
+    "ROS_DOMAIN_ID": str(DOMAIN),
+    "PYTHONPATH": os.pathsep.join(filter(None, [str(TEST_NODES), os.environ.get("PYTHONPATH")])),
+}
+
+
+def write_graph(path: Path, nodes: list[dict]) -> Path:
+    path.write_text(yaml.safe_dump({"nodes": nodes}))
+    return path
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+# ============================================================================================ launch file
+def test_launch_file_builds_its_nodes_from_the_graph():
+    tree = ast.parse(LAUNCH_FILE.read_text(), filename=str(LAUNCH_FILE))
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | {
+        a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names
+    }
+    functions = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+    node_calls = [
+        n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "Node"
+    ]
+
+    assert "generate_launch_description" in functions
+    assert {"load_graph", "IfCondition", "UnlessCondition", "resolve_config_path"} <= names
+    assert len(node_calls) == 1, "one Node action, built per spec of the graph"
+    keywords = {k.arg for k in node_calls[0].keywords}
+    assert {"package", "executable", "name", "parameters", "remappings", "respawn", "condition"} <= keywords
+
+
+# ============================================================================================ commands
+def test_node_command_passes_name_config_params_and_remappings():
+    spec = NodeSpec("sim", "sim_node", "nav.sim_node", "sim", False, (("/cmd_vel", "/cmd_vel/safe"),))
+
+    cmd = node_command(spec, "/c/ros.yaml", {"instruction": "it's 3", "world_seed": 3, "real_time": False})
+
+    assert cmd == [
+        sys.executable,
+        "-m",
+        "nav.sim_node",
+        "--ros-args",
+        "-r",
+        "__node:=sim",
+        "-p",
+        "config:='/c/ros.yaml'",
+        "-p",
+        "instruction:='it''s 3'",
+        "-p",
+        "world_seed:=3",
+        "-p",
+        "real_time:=false",
+        "-r",
+        "/cmd_vel:=/cmd_vel/safe",
+    ]
+
+
+@pytest.mark.parametrize("value", ["go to the red cube", "it's 3", "3", "true", "x: y", 3, -1, 2.5, True, False])
+def test_rcl_reads_formatted_params_back_unchanged(value):
+    context = rclpy.Context()
+    rclpy.init(args=["--ros-args", "-p", f"p:={format_param(value)}"], context=context, domain_id=DOMAIN)
+    try:
+        node = Node("param_check", context=context)
+        read = node.declare_parameter("p", None, ParameterDescriptor(dynamic_typing=True)).value
+        node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)
+
+    assert read == value and type(read) is type(value)
+
+
+def test_cli_params_and_config_paths(tmp_path, monkeypatch):
+    import argparse
+
+    from nav.bringup import add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    cfg = config_from_args(parser.parse_args(["--sim", "-p", "sim.world_seed=3", "-p", "sim.artifacts_dir=/tmp/x"]))
+    assert cfg.sim and dict(cfg.node_params) == {"sim": {"world_seed": 3, "artifacts_dir": "/tmp/x"}}
+    assert parse_param("agent.variant='3'") == ("agent", "variant", "3")
+    with pytest.raises(ValueError, match="node.name=value"):
+        parse_param("world_seed=3")
+
+    assert resolve_config_path("ros.yaml") == (config_dir() / "ros.yaml").resolve()
+    (tmp_path / "ros.yaml").write_text("{}\n")
+    monkeypatch.setenv("NAV_CONFIG_DIR", str(tmp_path))
+    assert resolve_config_path("ros.yaml") == tmp_path / "ros.yaml"
+    assert resolve_config_path("graph.yaml") == (config_dir() / "graph.yaml").resolve()
+
+
+def test_unknown_nodes_in_the_config_are_errors():
+    graph = load_graph()
+    with pytest.raises(ValueError, match="no such node"):
+        BringupConfig(sim=True, node_params={"simm": {"seed": 1}}).selected(graph)
+    with pytest.raises(ValueError, match="only"):
+        BringupConfig(sim=False, only=("sim",)).selected(graph)
+    with pytest.raises(ValueError, match="node_params"):
+        BringupConfig(node_params={"sim": {"seed": [1]}})
+
+
+# ============================================================================================ supervisor
+def test_bringup_restarts_a_crashed_node_and_ctrl_c_stops_every_node(tmp_path):
+    graph = write_graph(
+        tmp_path / "graph.yaml",
+        [
+            {"name": "sim", "executable": "sim_node", "module": "nav.sim_node", "when": "sim", "respawn": False},
+            {"name": "crashy", "executable": "crashy_node", "module": "crashy_node", "when": "always"},
+            {"name": "steady", "executable": "crashy_node", "module": "crashy_node", "when": "always"},
+            {"name": "on_robot", "executable": "crashy_node", "module": "crashy_node", "when": "robot"},
+        ],
+    )
+    cmd = [sys.executable, "-m", "nav.bringup", "--sim", "--graph", str(graph), "--log-dir", str(tmp_path / "logs")]
+    cmd += ["-p", "crashy.crash_after=0.3", "-p", "steady.mode=steady", "-p", "sim.publish_points=false"]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **NODE_ENV}
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    seen: list[str] = []
+    threading.Thread(target=lambda: [lines.put(line.rstrip("\n")) for line in proc.stdout], daemon=True).start()
+
+    def wait_until(predicate, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError("timed out; output so far:\n" + "\n".join(seen))
+            try:
+                seen.append(lines.get(timeout=min(remaining, 0.2)))
+            except queue.Empty:
+                pass
+
+    def crashy_pids() -> list[int]:
+        return [int(m.group(1)) for line in seen if (m := re.match(r"\[crashy\] crashy_node crashy pid (\d+)", line))]
+
+    try:
+        wait_until(lambda: len(crashy_pids()) >= 3 and any("[sim]: world" in line for line in seen), timeout=40)
+        pids = [int(m.group(1)) for line in seen if (m := re.search(r"started \w+ \(pid (\d+)\)", line))]
+        proc.send_signal(signal.SIGINT)
+        rc = proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    while not lines.empty():
+        seen.append(lines.get())
+    out = "\n".join(seen)
+
+    assert rc == 0, out
+    assert len(set(crashy_pids())) >= 3, "the crashed node was started again, as a new process"
+    assert "crashy exited with code 3; restarting in" in out
+    assert "sim exited with code 0" in out and "steady exited with code 0" in out
+    assert "[steady] crashy_node steady: clean exit on signal 2" in out, "the node got SIGINT"
+    assert "shutting down (SIGINT)" in out, "the sim node got SIGINT"
+    assert "on_robot" not in out, "a `when: robot` node does not run with --sim"
+    assert f"config {(config_dir() / 'ros.yaml').resolve()}" in out, "every node gets the ros.yaml path"
+    assert not [pid for pid in pids if alive(pid)], "no node outlives the supervisor"
+    assert "clean exit" in (tmp_path / "logs" / "steady.log").read_text()
+    assert "[sim]: world" in (tmp_path / "logs" / "sim.log").read_text()
+
+
+def test_graph_processes_gives_up_on_a_crash_loop_and_kills_a_node_that_ignores_signals(tmp_path):
+    graph = write_graph(
+        tmp_path / "graph.yaml",
+        [
+            {"name": "crashy", "executable": "crashy_node", "module": "crashy_node"},
+            {"name": "stubborn", "executable": "crashy_node", "module": "crashy_node"},
+        ],
+    )
+    out: list[str] = []
+    config = BringupConfig(
+        graph=graph,
+        node_params={"crashy": {"crash_after": 0.1}, "stubborn": {"mode": "stubborn"}},
+        env=NODE_ENV,
+        respawn_delay=0.1,
+        max_restarts_per_minute=2,
+        sigint_timeout=0.5,
+        sigterm_timeout=0.5,
+    )
+    with GraphProcesses(config, out=out.append) as graph_processes:
+        deadline = time.monotonic() + 30
+        while not any(s.gave_up for s in graph_processes.poll()):
+            assert time.monotonic() < deadline, "\n".join(out)
+            time.sleep(0.05)
+        status = {s.name: s for s in graph_processes.status()}
+        stubborn_pid = graph_processes.pids()["stubborn"]
+        assert status["crashy"].starts == 3 and status["crashy"].pid is None
+        assert status["stubborn"].running
+        assert graph_processes.active
+        # stubborn prints its line once started: wait for it so that it ignores SIGINT for sure
+        while not any(line.startswith("[stubborn] crashy_node") for line in out):
+            assert time.monotonic() < deadline, "\n".join(out)
+            time.sleep(0.05)
+        clean = graph_processes.stop()
+    text = "\n".join(out)
+
+    assert "giving up on it: already restarted 2 times in the last minute" in text
+    assert "stubborn still running: sending SIGTERM" in text
+    assert "stubborn still running: sending SIGKILL" in text
+    assert clean is False, "a node that had to be killed is not a clean shutdown"
+    assert {s.name: s.returncode for s in graph_processes.status()}["stubborn"] == -signal.SIGKILL
+    assert not alive(stubborn_pid)
