@@ -1,8 +1,8 @@
 """The one place that imports PyBullet.
 
-PyBullet prints a build banner on the C-level stdout when imported; with stdout piped that line
-lands after everything Python printed, which would break "the last line is JSON". The import
-here sends the banner to /dev/null.
+PyBullet prints a build banner from C when imported, which lands in the middle of a command's
+output (and, with stdout piped, after the last line, breaking "the last line is JSON"). The import
+here sends the C-level stdout and stderr to /dev/null while it runs.
 """
 
 from __future__ import annotations
@@ -15,16 +15,19 @@ from types import ModuleType
 
 def _import_quietly() -> ModuleType:
     sys.stdout.flush()
-    saved = os.dup(1)
+    sys.stderr.flush()
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
+    for fd in saved:
+        os.dup2(devnull, fd)
     try:
         import pybullet
 
         ctypes.CDLL(None).fflush(None)
     finally:
-        os.dup2(saved, 1)
-        os.close(saved)
+        for fd, copy in saved.items():
+            os.dup2(copy, fd)
+            os.close(copy)
         os.close(devnull)
     return pybullet
 

@@ -83,6 +83,24 @@ def cmd_bench_encoder(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_teleop(args: argparse.Namespace) -> int:
+    from nav.ros_config import load_ros_config
+    from nav.teleop import TeleopError, run_teleop
+
+    try:
+        run_teleop(load_ros_config(args.config))
+    except TeleopError as exc:
+        print(f"nav teleop: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_bringup(args: argparse.Namespace) -> int:
+    from nav.bringup import config_from_args, run_bringup
+
+    return run_bringup(config_from_args(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nav", description="nav-stack: language-conditioned robot navigation")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -102,6 +120,16 @@ def build_parser() -> argparse.ArgumentParser:
     teval.add_argument("--no-progress", action="store_true")
     teval.add_argument("--json", action="store_true")
     teval.set_defaults(func=cmd_teacher_eval)
+
+    teleop = sub.add_parser("teleop", help="keyboard teleop in this terminal (works over SSH)")
+    teleop.add_argument("--config", default="ros.yaml", help="ros.yaml (path or name)")
+    teleop.set_defaults(func=cmd_teleop)
+
+    from nav.bringup import add_arguments as add_bringup_arguments
+
+    bringup = sub.add_parser("bringup", help="run the node graph (one process per node); --sim for the simulator")
+    add_bringup_arguments(bringup)
+    bringup.set_defaults(func=cmd_bringup)
 
     bench = sub.add_parser("bench", help="benchmarks")
     bench_sub = bench.add_subparsers(dest="target", required=True)
