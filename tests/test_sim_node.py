@@ -140,7 +140,7 @@ def sim(tmp_path_factory):
     ):
         listener.listen(msg_type, topic)
     cmd_pub = listener.node.create_publisher(Twist, t.cmd_out, 10)
-    proc = start_sim_node(log, DOMAIN)
+    proc = start_sim_node(log, DOMAIN, "start_on_motion:=false")
     try:
         try:
             listener.wait_for(t.odom, timeout=40)
@@ -273,6 +273,7 @@ def test_at_the_time_limit_it_publishes_the_outcome_writes_artifacts_and_stays_s
         f"artifacts_dir:={artifacts}",
         "real_time:=false",
         "publish_points:=false",
+        "start_on_motion:=false",
     )
     try:
         try:
@@ -354,3 +355,36 @@ def test_params_are_validated():
         SimNodeParams(rate_hz=0.0)
     with pytest.raises(ValueError, match="world_seed"):
         SimNodeParams(world_seed=-3)
+
+
+def test_with_start_on_motion_the_world_waits_for_the_first_motion_command(tmp_path):
+    listener = Listener(OUTCOME_DOMAIN + 1, "start_listener")
+    listener.listen(Clock, "/clock")
+    cmd_pub = listener.node.create_publisher(Twist, ROS.topics.cmd_out, 10)
+    proc = start_sim_node(
+        tmp_path / "sim_node.log", OUTCOME_DOMAIN + 1, "publish_points:=false", "start_on_motion:=true"
+    )
+    try:
+        frozen = listener.wait_for("/clock", count=5, timeout=30)
+        still = {sim_msgs.to_seconds(m.clock) for m in frozen}
+        assert len(still) == 1, f"the clock moved before any command: {sorted(still)}"
+        zero = Twist()
+        for _ in range(5):
+            cmd_pub.publish(zero)
+            time.sleep(0.05)
+        since = time.monotonic()
+        after_zero = {
+            sim_msgs.to_seconds(m.clock) for m in listener.wait_for("/clock", count=3, since=since, timeout=10)
+        }
+        assert after_zero == still, "a zero command must not start the episode"
+        move = Twist()
+        move.angular.z = 0.5
+        since = time.monotonic()
+        for _ in range(5):
+            cmd_pub.publish(move)
+            time.sleep(0.05)
+        moving = [sim_msgs.to_seconds(m.clock) for m in listener.wait_for("/clock", count=5, since=since, timeout=10)]
+        assert max(moving) > max(still), "the clock starts with the first motion command"
+    finally:
+        stop_sim_node(proc)
+        listener.close()

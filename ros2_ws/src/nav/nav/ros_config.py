@@ -159,6 +159,9 @@ class SimNodeConfig:
     publish_points: bool = True
     world_seed: int = -1
     cmd_timeout: float = 0.5
+    start_on_motion: bool = True
+    """Hold the world frozen (sensors still published) until the first non-zero command, so the
+    episode clock does not count the stack's start-up."""
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,7 @@ class SimNodeParams:
     real_time: bool = True
     publish_points: bool = True
     cmd_timeout: float = 0.5
+    start_on_motion: bool = False
 
     def __post_init__(self) -> None:
         if not self.rate_hz > 0:
@@ -256,6 +257,7 @@ class SimNode(Node):
         self._cmd = (0.0, 0.0)
         self._cmd_tick: int | None = None
         self._artifacts_written = False
+        self._started = False
         self.pub_image = self.create_publisher(Image, topics.camera, SENSOR_QOS)
         self.pub_jpeg = self.create_publisher(CompressedImage, topics.camera_compressed, SENSOR_QOS)
         self.pub_scan = self.create_publisher(LaserScan, topics.scan, SENSOR_QOS)
@@ -297,6 +299,7 @@ class SimNode(Node):
             "real_time": bool(self.declare_parameter("real_time", defaults.real_time).value),
             "publish_points": bool(self.declare_parameter("publish_points", defaults.publish_points).value),
             "cmd_timeout": float(self.declare_parameter("cmd_timeout", defaults.cmd_timeout, number).value),
+            "start_on_motion": bool(self.declare_parameter("start_on_motion", defaults.start_on_motion).value),
         }
         return SimNodeParams(config=config, **values)
 
@@ -319,6 +322,12 @@ class SimNode(Node):
     # ---------------------------------------------------------------- one step
     def tick(self) -> None:
         s = self.session
+        if self.params.start_on_motion and not self._started:
+            if self.current_command() == (0.0, 0.0):
+                self.publish_sensors()  # the world waits, frozen, for the stack to come up
+                return
+            self._started = True
+            self.get_logger().info("first motion command: the episode clock starts")
         was_running = not s.ended
         s.step(*self.current_command())
         self.publish_sensors()
