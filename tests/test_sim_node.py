@@ -358,7 +358,8 @@ def test_params_are_validated():
 
 
 def test_with_start_on_motion_the_world_waits_for_the_first_motion_command(tmp_path):
-    listener = Listener(OUTCOME_DOMAIN + 1, "start_listener")
+    domain = 200 + os.getpid() % 30  # apart from the 150..197 range the other sim/bringup tests use
+    listener = Listener(domain, "start_listener")
     listener.listen(Clock, "/clock")
     cmd_pub = listener.node.create_publisher(Twist, ROS.topics.cmd_out, 10)
     proc = start_sim_node(
