@@ -21,6 +21,10 @@ import psutil
 import pytest
 import rclpy
 import yaml
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.node import Node
+
+from configs import config_dir
 from nav.bringup import (
     BringupConfig,
     GraphProcesses,
@@ -31,10 +35,6 @@ from nav.bringup import (
     resolve_config_path,
 )
 from nav.graph import NodeSpec, load_graph
-from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.node import Node
-
-from configs import config_dir
 
 REPO = Path(__file__).resolve().parents[1]
 LAUNCH_FILE = REPO / "launch" / "bringup.launch.py"

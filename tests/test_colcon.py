@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from nav.graph import load_graph
 
 REPO = Path(__file__).resolve().parents[1]

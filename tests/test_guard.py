@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from nav.guard import CollisionGuard
 from nav.ros_config import GuardConfig
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from nav.mux import ALL_TIMED_OUT, CommandMux, Decision, ramp
 from nav.ros_config import MuxConfig, MuxInput, MuxLock, load_ros_config
 

@@ -24,11 +24,12 @@ import rclpy
 import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Twist
-from nav.ros_config import Topics
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import LaserScan
 from std_msgs.msg import Bool
+
+from nav.ros_config import Topics
 
 DOMAIN = 100 + os.getpid() % 50  # this module's own DDS domain: parallel runs do not cross-talk
 RATE_HZ = 20.0
@@ -404,8 +405,9 @@ def test_twist_round_trip_and_finiteness() -> None:
 def test_scan_image_and_stamp_parsing() -> None:
     import cv2
     import numpy as np
-    from nav.msgs import compressed_to_rgb, image_to_rgb, scan_to_arrays, seconds_to_stamp, stamp_to_seconds
     from sensor_msgs.msg import CompressedImage, Image
+
+    from nav.msgs import compressed_to_rgb, image_to_rgb, scan_to_arrays, seconds_to_stamp, stamp_to_seconds
 
     scan = LaserScan(angle_min=-1.0, angle_increment=0.5, range_min=0.1, range_max=8.0)
     scan.ranges = [1.0, math.nan, math.inf, -math.inf]

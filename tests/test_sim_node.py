@@ -22,9 +22,6 @@ import pytest
 import rclpy
 import yaml
 from geometry_msgs.msg import Twist
-from nav import sim_msgs
-from nav.ros_config import load_ros_config
-from nav.sim_node import SimNodeParams, SimSession
 from nav_msgs.msg import Odometry
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -34,6 +31,9 @@ from sensor_msgs.msg import CompressedImage, Image, LaserScan, PointCloud2, Poin
 from std_msgs.msg import String
 
 from configs import config_dir
+from nav import sim_msgs
+from nav.ros_config import load_ros_config
+from nav.sim_node import SimNodeParams, SimSession
 
 # Own DDS domains (from the pid, so parallel runs don't meet; 150..199, clear of test_mux_node's
 # 100..149): this module uses BASE and BASE + 1, test_bringup BASE + 2.

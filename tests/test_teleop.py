@@ -20,12 +20,13 @@ from collections.abc import Callable
 import pytest
 import rclpy
 from geometry_msgs.msg import Twist
-from nav.joy_teleop_node import joy_to_cmd
-from nav.ros_config import RosConfig, TeleopConfig, Topics
-from nav.teleop import KeyTeleop, TeleopError, parse_keys, run_teleop
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile
 from std_msgs.msg import Bool
+
+from nav.joy_teleop_node import joy_to_cmd
+from nav.ros_config import RosConfig, TeleopConfig, Topics
+from nav.teleop import KeyTeleop, TeleopError, parse_keys, run_teleop
 
 CONFIG = TeleopConfig(linear_step=0.1, angular_step=0.3, max_linear=0.3, max_angular=0.6, rate_hz=10.0)
 DOMAIN = 150 + os.getpid() % 50  # this module's own DDS domain
