@@ -25,7 +25,7 @@ from scipy import ndimage
 
 from sim.bullet import p
 from sim.config import SimConfig, TaskConfig, load_sim_config
-from sim.grid import OccupancyGrid, build_grid, distance_to_target_surface, geodesic_field
+from sim.grid import OccupancyGrid, any_angle_length, build_grid, distance_to_target_surface, geodesic_field
 from sim.instructions import Goal, InstructionError, generate_instruction, parse_goal
 from sim.robot import DiffDriveRobot, Pose2D
 from sim.scene import Scene, build_scene, connect
@@ -171,7 +171,7 @@ class LangNavEnv(gym.Env):
             goal_cells=goal_cells,
             cost_to_go=cost_to_go,
             start=start,
-            shortest_path_length=float(self._cost_at(cost_to_go, grid, start)),
+            shortest_path_length=any_angle_length(field, traversable, grid.to_cell(start.x, start.y), grid.resolution),
         )
         self.odometry.reset()
         self.odometry.update(start, self.dt, rng)
