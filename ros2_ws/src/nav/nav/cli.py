@@ -8,14 +8,26 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 
+def _finite(value: Any) -> Any:
+    """NaN / inf (e.g. time to goal with no success) become null: strict JSON has no NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def _print_json(data: dict[str, Any]) -> None:
-    print(json.dumps(data, sort_keys=True), flush=True)
+    print(json.dumps(_finite(data), sort_keys=True, allow_nan=False), flush=True)
 
 
 def _log(args: argparse.Namespace) -> Callable[[str], None]:
@@ -83,6 +95,31 @@ def cmd_bench_encoder(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from policy.evaluation import REFERENCE_CONTROLLERS, EvalTableConfig, evaluate_controller, format_rows
+
+    log = _log(args)
+    names = [args.variant] + ([] if args.no_baselines else [c for c in REFERENCE_CONTROLLERS if c != args.variant])
+    config = EvalTableConfig(
+        controllers=tuple(names), split=args.split, episodes=args.episodes, seed=args.seed, workers=args.workers
+    )
+    rows = []
+    for name in names:
+        log(f"eval: {name} on {args.episodes} {args.split} episodes (seed {args.seed})")
+        rows.append(evaluate_controller(name, config))
+        row = rows[-1]
+        log(f"  success {row['success_rate']:.3f}, SPL {row['spl']:.3f}, collisions {row['collision_rate']:.3f}")
+    log(format_rows(rows, args.split))
+    result = {**rows[0], "split": args.split, "seed": args.seed, "table": rows}
+    teacher = next((r for r in rows if r["controller"] == "teacher"), None)
+    if teacher is not None and teacher["success_rate"] > 0:
+        result["teacher_success_rate"] = teacher["success_rate"]
+        result["ratio_to_teacher"] = round(rows[0]["success_rate"] / teacher["success_rate"], 3)
+    if args.json:
+        _print_json(result)
+    return 0
+
+
 def cmd_teleop(args: argparse.Namespace) -> int:
     from nav.ros_config import load_ros_config
     from nav.teleop import TeleopError, run_teleop
@@ -121,6 +158,16 @@ def build_parser() -> argparse.ArgumentParser:
     teval.add_argument("--json", action="store_true")
     teval.set_defaults(func=cmd_teacher_eval)
 
+    ev = sub.add_parser("eval", help="closed-loop evaluation of a model beside the teacher and the baselines")
+    ev.add_argument("--variant", default="medium", help="model variant (models/<variant>) or teacher/classical/random")
+    ev.add_argument("--split", choices=["train", "unseen", "heldout"], default="unseen")
+    ev.add_argument("--episodes", type=int, default=200)
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--workers", type=int, default=2, help="processes the episodes are spread over")
+    ev.add_argument("--no-baselines", action="store_true", help="evaluate the variant alone")
+    ev.add_argument("--json", action="store_true", help="end with one line of JSON (progress goes to stderr)")
+    ev.set_defaults(func=cmd_eval)
+
     teleop = sub.add_parser("teleop", help="keyboard teleop in this terminal (works over SSH)")
     teleop.add_argument("--config", default="ros.yaml", help="ros.yaml (path or name)")
     teleop.set_defaults(func=cmd_teleop)
@@ -154,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (ConfigError, InstructionError, LookupError) as exc:
+    except (ConfigError, InstructionError, LookupError, FileNotFoundError) as exc:
         print(f"nav {args.command}: error: {exc}", file=sys.stderr)
         return 2
 
