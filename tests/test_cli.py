@@ -26,7 +26,7 @@ def last_json_line(stdout: str) -> dict:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> tuple[subprocess.CompletedProcess[str], Path]:
     out = tmp_path_factory.mktemp("demo")
-    return nav("demo", "--json", "--out", str(out), cwd=out), out
+    return nav("demo", "--teacher", "--json", "--out", str(out), cwd=out), out
 
 
 def test_nav_demo_exits_zero(demo):

@@ -37,16 +37,30 @@ def _log(args: argparse.Namespace) -> Callable[[str], None]:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from sim.demo import DemoConfig, run_demo
-
     log = _log(args)
-    metrics = run_demo(DemoConfig(instruction=args.instruction, seed=args.seed, out_dir=Path(args.out)), log=log)
+    if args.teacher:
+        from sim.demo import DemoConfig, run_demo
+
+        metrics = run_demo(DemoConfig(instruction=args.instruction, seed=args.seed, out_dir=Path(args.out)), log=log)
+    else:
+        from nav.demo import GraphDemoConfig, run_graph_demo
+
+        metrics = run_graph_demo(
+            GraphDemoConfig(
+                instruction=args.instruction,
+                seed=args.seed,
+                out_dir=Path(args.out),
+                variant=args.variant,
+                timeout_s=args.timeout,
+            ),
+            log=log,
+        )
     log(
         f"outcome: {'SUCCESS' if metrics['success'] else 'FAILURE'} in {metrics['time_s']} s, "
         f"path {metrics['path_length_m']} m (shortest {metrics['shortest_path_length_m']} m), "
         f"collisions {metrics['collisions']}"
     )
-    for name, path in metrics["artifacts"].items():
+    for name, path in metrics.get("artifacts", {}).items():
         log(f"  {name}: {path}")
     if args.json:
         _print_json(metrics)
@@ -142,10 +156,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nav", description="nav-stack: language-conditioned robot navigation")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="the main job: a headless episode in simulation, with artifacts")
+    demo = sub.add_parser(
+        "demo", help="the main job: the node graph drives the simulated robot to the named object, with artifacts"
+    )
     demo.add_argument("--instruction", default="go to the red cube")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--out", default="artifacts/demo", help="folder for camera.mp4, trajectory.png, metrics.json")
+    demo.add_argument(
+        "--variant", default=None, help="model variant for the agent (default: agent.variant of ros.yaml)"
+    )
+    demo.add_argument(
+        "--teacher", action="store_true", help="let the privileged teacher drive, in-process, without ROS"
+    )
+    demo.add_argument("--timeout", type=float, default=180.0, help="wall-clock limit (s), start-up included")
     demo.add_argument("--json", action="store_true", help="end with one line of JSON (progress goes to stderr)")
     demo.set_defaults(func=cmd_demo)
 
@@ -201,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (ConfigError, InstructionError, LookupError, FileNotFoundError) as exc:
+    except (ConfigError, InstructionError, LookupError, FileNotFoundError, TimeoutError) as exc:
         print(f"nav {args.command}: error: {exc}", file=sys.stderr)
         return 2
 
