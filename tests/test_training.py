@@ -1,0 +1,182 @@
+"""BC + DAgger training: a tiny end-to-end run, resume after a kill, one pre-processing path, checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from configs import ConfigError, load_yaml
+from policy.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from policy.controller import PolicyController
+from policy.model_io import load_model
+from policy.processing import PolicyProcessor, ScanGeometry
+from policy.training import TrainConfig, load_train_config, train
+from sim.config import load_sim_config
+from sim.env import make_env
+from sim.rollout import run_episode
+
+
+class Killed(Exception):
+    """Stands for SIGKILL: raised from the log callback in the middle of a run."""
+
+
+@pytest.fixture(scope="module")
+def short_sim(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project's sim config with 60-step episodes (keeps learner rollouts short)."""
+    data = load_yaml("sim.yaml")
+    data["task"]["max_episode_steps"] = 60
+    path = tmp_path_factory.mktemp("sim") / "sim.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def tiny_config(out_dir: Path, sim: Path, **overrides: object) -> TrainConfig:
+    fields = dict(
+        variant="small",
+        seed=3,
+        bc_episodes=4,
+        dagger_rounds=1,
+        dagger_episodes_per_round=2,
+        epochs_bc=1,
+        epochs_dagger=1,
+        sequence_length=8,
+        burn_in=4,
+        batch_sequences=4,
+        workers=1,
+        shard_episodes=2,
+        out_dir=str(out_dir),
+        eval_episodes=2,
+        checkpoint_every_steps=5,
+        sim_config=str(sim),
+    )
+    fields.update(overrides)
+    return TrainConfig(**fields)  # type: ignore[arg-type]
+
+
+def test_default_config_file_loads_and_unknown_keys_are_refused(tmp_path: Path) -> None:
+    config = load_train_config()
+    assert config.variant == "medium" and config.workers == 2
+    bad = tmp_path / "train.yaml"
+    bad.write_text("variant: small\nepochs: 3\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="epochs"):
+        load_train_config(bad)
+    with pytest.raises(ValueError, match="dagger_beta"):
+        TrainConfig(dagger_beta=1.5)
+
+
+def test_tiny_run_shares_preprocessing_and_gives_a_loadable_acting_model(
+    tmp_path: Path, short_sim: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = {"batch": 0, "single": 0, "prepare": 0}
+    real_prepare, real_batch, real_call = PolicyProcessor.prepare, PolicyProcessor.batch, PolicyProcessor.__call__
+
+    def prepare(self, *args, **kwargs):
+        calls["prepare"] += 1
+        return real_prepare(self, *args, **kwargs)
+
+    def batch(self, *args, **kwargs):
+        calls["batch"] += 1
+        return real_batch(self, *args, **kwargs)
+
+    def single(self, *args, **kwargs):
+        calls["single"] += 1
+        return real_call(self, *args, **kwargs)
+
+    monkeypatch.setattr(PolicyProcessor, "prepare", prepare)
+    monkeypatch.setattr(PolicyProcessor, "batch", batch)
+    monkeypatch.setattr(PolicyProcessor, "__call__", single)
+
+    model_dir = train(tiny_config(tmp_path, short_sim), log=lambda _: None, progress=False)
+
+    # Training batches and closed-loop control (DAgger + eval) both reached PolicyProcessor.prepare.
+    assert calls["batch"] > 0 and calls["single"] > 0
+    assert calls["prepare"] >= calls["single"] + calls["batch"]
+    model, config, manifest = load_model(model_dir, device="cpu")
+    assert config.name == "small" and config.max_linear == load_sim_config(short_sim).robot.max_linear
+    assert manifest["training_config"]["bc_episodes"] == 4
+    assert 0.0 <= manifest["metrics"]["eval_unseen"]["success_rate"] <= 1.0
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == [
+        "bc-00000.npz",
+        "bc-00001.npz",
+        "dagger01-00000.npz",
+    ]
+    assert any((tmp_path / "tb").iterdir())
+
+    sim = load_sim_config(short_sim)
+    controller = PolicyController(model, PolicyProcessor(config), ScanGeometry.from_lidar_config(sim.lidar))
+    assert isinstance(controller.processor, PolicyProcessor)
+    env = make_env(sim)
+    try:
+        result, _ = run_episode(env, controller, seed=0)
+    finally:
+        env.close()
+    assert result.steps > 0
+
+
+def test_a_killed_run_resumes_from_its_checkpoint_without_recollecting(tmp_path: Path, short_sim: Path) -> None:
+    config = tiny_config(tmp_path, short_sim, dagger_rounds=0, epochs_bc=2)
+    messages: list[str] = []
+
+    def kill_at_second_checkpoint(message: str) -> None:
+        messages.append(message)
+        if sum(m.startswith("checkpoint") for m in messages) == 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(config, log=kill_at_second_checkpoint, progress=False)
+    saved = load_checkpoint(latest_checkpoint(tmp_path / "checkpoints"))
+    killed_at = saved.progress["global_step"]
+    assert killed_at > 0 and not (tmp_path / "model").exists()
+    shards = {p: p.stat().st_mtime_ns for p in (tmp_path / "data").glob("*.npz")}
+    assert len(shards) == 2
+
+    resumed: list[str] = []
+    train(config, log=resumed.append, progress=False)
+    assert any(m.startswith("resumed from") and f"step {killed_at})" in m for m in resumed)
+    assert any("reusing 2 existing shard(s)" in m for m in resumed)
+    assert not any(m.startswith("shard ") for m in resumed)  # nothing recollected
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "data").glob("*.npz")} == shards
+    final = load_checkpoint(latest_checkpoint(tmp_path / "checkpoints"))
+    assert final.progress["global_step"] > killed_at  # the step counter continued
+    assert (tmp_path / "model" / "manifest.json").is_file()
+
+
+def test_checkpoint_round_trips_weights_and_adam_state_without_pickle(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 1))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    for _ in range(3):
+        optimizer.zero_grad()
+        model(torch.randn(8, 3)).pow(2).mean().backward()
+        optimizer.step()
+    path = save_checkpoint(tmp_path, model, optimizer, {"global_step": 3, "epoch": 1, "rng": [1, 2]})
+    assert sorted(p.name for p in path.iterdir()) == ["state.json", "state.safetensors"]
+
+    other = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 1))
+    other_opt = torch.optim.AdamW(other.parameters(), lr=1e-2)
+    checkpoint = load_checkpoint(latest_checkpoint(tmp_path))
+    checkpoint.restore(other, other_opt)
+    assert checkpoint.progress == {"global_step": 3, "epoch": 1, "rng": [1, 2]}
+    for a, b in zip(model.state_dict().values(), other.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    x = torch.randn(8, 3)
+    for m, o in ((model, optimizer), (other, other_opt)):  # the next step is identical after the restore
+        o.zero_grad()
+        m(x).pow(2).mean().backward()
+        o.step()
+    for a, b in zip(model.parameters(), other.parameters(), strict=True):
+        assert torch.allclose(a, b)
+    # Only the newest checkpoints are kept, and a leftover temporary folder is never "latest".
+    for step in (4, 5):
+        save_checkpoint(tmp_path, model, optimizer, {"global_step": step})
+    (tmp_path / ".tmp-step-000000009-1").mkdir()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("step-")) == [
+        "step-000000004",
+        "step-000000005",
+    ]
+    assert latest_checkpoint(tmp_path).name == "step-000000005"
+    assert np.isfinite(load_checkpoint(latest_checkpoint(tmp_path)).model_state["0.weight"].numpy()).all()
