@@ -1,0 +1,115 @@
+"""The agent's decision core: the policy drives only when every input is fresh and usable."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from nav.agent import AgentCore, Timeouts
+from perception.errors import PerceptionError
+from policy.configuration import get_variant
+from policy.controller import PolicyController
+from policy.modeling import NavPolicy
+from policy.processing import PolicyProcessor, ScanGeometry
+
+
+class HashEncoder:
+    """A deterministic stand-in for MiniLM (the agent's logic, not the language model, is under test)."""
+
+    def encode(self, text: str) -> np.ndarray:
+        rng = np.random.default_rng(abs(hash(text)) % 2**32)
+        v = rng.standard_normal(384).astype(np.float32)
+        return v / np.linalg.norm(v)
+
+
+def _controller(name: str) -> PolicyController:
+    torch.manual_seed(0)
+    config = get_variant(name)
+    return PolicyController(NavPolicy(config).eval(), PolicyProcessor(config, HashEncoder()), GEOMETRY)
+
+
+GEOMETRY = ScanGeometry.full_circle(360, 0.12, 8.0)
+IMAGE = np.full((64, 64, 3), 128, dtype=np.uint8)
+SCAN = np.full(360, 3.0, dtype=np.float32)
+
+
+@pytest.fixture
+def core() -> AgentCore:
+    return AgentCore({"small": _controller("small"), "medium": _controller("medium")}, "small", Timeouts(0.5, 0.5))
+
+
+def feed(core: AgentCore, now: float) -> None:
+    core.on_image(IMAGE, now)
+    core.on_scan(SCAN, GEOMETRY, now)
+
+
+def test_without_an_instruction_the_agent_stops(core):
+    feed(core, 0.0)
+    result = core.tick(0.1)
+    assert (result.linear, result.angular) == (0.0, 0.0)
+    assert result.reason == "no instruction yet"
+
+
+def test_a_missing_camera_stops_and_names_the_camera(core):
+    core.on_instruction("go to the red cube")
+    core.on_scan(SCAN, GEOMETRY, 0.0)
+    result = core.tick(0.1)
+    assert (result.linear, result.angular) == (0.0, 0.0)
+    assert "camera" in result.reason
+
+
+def test_fresh_inputs_drive_within_the_limits(core):
+    core.on_instruction("go to the red cube")
+    feed(core, 0.0)
+    result = core.tick(0.1)
+    assert result.ok, result.reason
+    assert abs(result.linear) <= 0.5 + 1e-6 and abs(result.angular) <= 1.5 + 1e-6
+    assert "inference_ms" in result.timings_ms
+
+
+@pytest.mark.parametrize("stale", ["camera", "scan"])
+def test_a_stale_input_stops_and_says_which(core, stale):
+    core.on_instruction("go to the red cube")
+    feed(core, 0.0)
+    if stale == "camera":
+        core.on_scan(SCAN, GEOMETRY, 0.7)
+    else:
+        core.on_image(IMAGE, 0.7)
+    result = core.tick(0.75)
+    assert (result.linear, result.angular) == (0.0, 0.0)
+    assert result.reason.startswith(f"{stale} stale")
+
+
+def test_an_empty_instruction_is_refused_and_stops_the_robot(core):
+    core.on_instruction("go to the red cube")
+    feed(core, 0.0)
+    assert core.tick(0.1).ok
+    with pytest.raises(PerceptionError):
+        core.on_instruction("   ")
+    result = core.tick(0.2)
+    assert (result.linear, result.angular) == (0.0, 0.0)
+    assert result.reason.startswith("instruction rejected")
+
+
+def test_a_new_instruction_clears_the_memory(core):
+    core.on_instruction("go to the red cube")
+    feed(core, 0.0)
+    core.tick(0.1)
+    assert core.controllers["small"].hidden is not None
+    core.on_instruction("find the blue ball")
+    assert core.controllers["small"].hidden is None
+
+
+def test_a_variant_switch_takes_effect_at_the_next_tick(core):
+    core.on_instruction("go to the red cube")
+    feed(core, 0.0)
+    assert core.tick(0.1).variant == "small"
+    core.request_variant("medium")
+    result = core.tick(0.2)
+    assert result.variant == "medium" and result.ok
+
+
+def test_an_unknown_variant_is_refused(core):
+    with pytest.raises(ValueError, match="not loaded"):
+        core.request_variant("huge")
