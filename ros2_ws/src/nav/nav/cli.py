@@ -134,6 +134,22 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from policy.training import load_train_config, train
+
+    config = load_train_config(args.config)
+    overrides = {k: v for k, v in (("variant", args.variant), ("out_dir", args.out_dir)) if v is not None}
+    config = dataclasses.replace(config, **overrides)
+    model_dir = train(config, log=_log(args), progress=not args.no_progress)
+    if args.json:
+        from policy.model_io import read_manifest
+
+        _print_json({"model": str(model_dir), "metrics": read_manifest(model_dir).get("metrics", {})})
+    return 0
+
+
 def cmd_teleop(args: argparse.Namespace) -> int:
     from nav.ros_config import load_ros_config
     from nav.teleop import TeleopError, run_teleop
@@ -190,6 +206,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--no-baselines", action="store_true", help="evaluate the variant alone")
     ev.add_argument("--json", action="store_true", help="end with one line of JSON (progress goes to stderr)")
     ev.set_defaults(func=cmd_eval)
+
+    tr = sub.add_parser("train", help="behaviour cloning + DAgger in simulation (resumes after a kill)")
+    tr.add_argument("--config", default="train.yaml", help="train.yaml (path or name in configs/)")
+    tr.add_argument("--variant", default=None, help="override the config's variant")
+    tr.add_argument("--out-dir", default=None, help="override the config's out_dir")
+    tr.add_argument("--no-progress", action="store_true")
+    tr.add_argument("--json", action="store_true")
+    tr.set_defaults(func=cmd_train)
 
     teleop = sub.add_parser("teleop", help="keyboard teleop in this terminal (works over SSH)")
     teleop.add_argument("--config", default="ros.yaml", help="ros.yaml (path or name)")
