@@ -125,17 +125,26 @@ def geodesic_field(
     return np.asarray(dist).reshape(nx, ny)
 
 
-def descend(field: np.ndarray, start: tuple[int, int], max_steps: int = 100000) -> list[tuple[int, int]]:
-    """Follow the steepest descent of ``field`` from ``start`` to a local minimum (the goal)."""
+def descend(
+    field: np.ndarray, start: tuple[int, int], resolution: float, max_steps: int = 100000
+) -> list[tuple[int, int]]:
+    """The shortest path from ``start`` down the cost-to-go ``field`` to the goal (field 0).
+
+    Each step goes to the neighbour ``n`` minimising ``field[n] + step length``: the predecessor on
+    the shortest path, where plain steepest descent would zig-zag onto costlier diagonals.
+    """
     nx, ny = field.shape
     path = [start]
     i, j = start
     for _ in range(max_steps):
-        best, best_val = None, field[i, j]
+        here = field[i, j]
+        best, best_val = None, here
         for di, dj in _NEIGHBOURS:
             a, b = i + di, j + dj
-            if 0 <= a < nx and 0 <= b < ny and field[a, b] < best_val:
-                best, best_val = (a, b), field[a, b]
+            if 0 <= a < nx and 0 <= b < ny and field[a, b] < here:
+                value = field[a, b] + math.hypot(di, dj) * resolution
+                if value < best_val or best is None:
+                    best, best_val = (a, b), value
         if best is None:
             break
         i, j = best
@@ -157,7 +166,7 @@ def any_angle_length(field: np.ndarray, free: np.ndarray, start: tuple[int, int]
     An 8-connected grid path overstates a diagonal distance by up to 8 %; shortcutting it with
     line-of-sight checks gives the any-angle length that SPL's shortest path should be.
     """
-    path = descend(field, start)
+    path = descend(field, start, resolution)
     if len(path) < 2:
         return 0.0
     length, anchor, k = 0.0, 0, 1

@@ -90,7 +90,7 @@ class Teacher:
         grid = ep.grid
         cell = grid.to_cell(pose.x, pose.y)
         n_cells = max(2, int(round(c.lookahead / grid.resolution)))
-        path = descend(self._field, cell, max_steps=n_cells)
+        path = descend(self._field, cell, grid.resolution, max_steps=n_cells)
         if len(path) > 1:
             gx, gy = grid.to_world(*path[-1])
         else:  # at the bottom of the field: head for the target itself

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from sim.grid import any_angle_length, geodesic_field, line_of_sight
+from sim.grid import any_angle_length, descend, geodesic_field, line_of_sight
 
 
 class _Grid:
@@ -41,3 +41,16 @@ def test_a_wall_forces_the_path_around_it():
     length = any_angle_length(field, free, (0, 0), 0.05)
     assert not line_of_sight(free, (0, 0), (60, 0))
     assert length > 2 * math.hypot(30, 50) * 0.05 * 0.95  # around the wall's end and back
+
+
+def test_the_descended_path_is_as_long_as_its_cost_to_go():
+    grid = _Grid(41, 0.05)
+    free = np.ones(grid.shape, dtype=bool)
+    free[20, 5:41] = False
+    goal = np.zeros(grid.shape, dtype=bool)
+    goal[40, 40] = True
+    field = geodesic_field(grid, goal, free)
+    path = descend(field, (0, 30), 0.05)
+    steps = sum(math.hypot(b[0] - a[0], b[1] - a[1]) for a, b in zip(path, path[1:], strict=False)) * 0.05
+    assert path[-1] == (40, 40)
+    assert abs(steps - field[0, 30]) < 1e-9

@@ -36,8 +36,24 @@ def _log(args: argparse.Namespace) -> Callable[[str], None]:
     return lambda line: print(line, file=stream, flush=True)
 
 
+def _shipped_model(variant: str | None) -> Path | None:
+    """The model folder the agent would run, or None when it is not there."""
+    from nav.agent_node import resolve_models_dir
+    from nav.ros_config import load_ros_config
+
+    agent = load_ros_config().agent
+    folder = resolve_models_dir(agent.models_dir) / (variant or agent.variant)
+    return folder if (folder / "manifest.json").exists() else None
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     log = _log(args)
+    if not args.teacher and _shipped_model(args.variant) is None:
+        log(
+            "demo: no trained model is shipped for the agent yet (models/<variant>/manifest.json); "
+            "the privileged teacher drives instead, in-process (as with --teacher)"
+        )
+        args.teacher = True
     if args.teacher:
         from sim.demo import DemoConfig, run_demo
 
