@@ -58,6 +58,31 @@ class Camera:
         return CameraFrame(rgb=rgb, segmentation=segmentation)
 
 
+def cast_rays(
+    client: int,
+    origin: np.ndarray,
+    directions: np.ndarray,
+    range_start: float,
+    range_max: float,
+    noise_std: float,
+    rng: np.random.Generator | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One ``rayTestBatch`` from ``origin`` along unit ``directions`` over [range_start, range_max].
+
+    Returns the measured ranges from ``origin`` (with Gaussian noise when ``rng`` is given) and
+    which rays hit something.
+    """
+    starts = origin + directions * range_start
+    ends = origin + directions * range_max
+    results = p.rayTestBatch(starts.tolist(), ends.tolist(), physicsClientId=client)
+    frac = np.array([r[2] for r in results])
+    hit = np.array([r[0] >= 0 for r in results])
+    ranges = range_start + frac * (range_max - range_start)
+    if rng is not None and noise_std > 0:
+        ranges = ranges + rng.normal(0.0, noise_std, size=ranges.shape)
+    return ranges, hit
+
+
 def _apply_rep117(ranges: np.ndarray, hit: np.ndarray, range_min: float) -> np.ndarray:
     out = np.where(hit, ranges, np.inf)
     out[hit & (ranges < range_min)] = -np.inf
@@ -82,14 +107,7 @@ class Lidar2D:
         world_angles = self.angles + pose.yaw
         dirs = np.stack([np.cos(world_angles), np.sin(world_angles), np.zeros_like(world_angles)], axis=1)
         centre = np.array([pose.x, pose.y, c.mount_z])
-        starts = centre + dirs * self._start
-        ends = centre + dirs * c.range_max
-        results = p.rayTestBatch(starts.tolist(), ends.tolist(), physicsClientId=self.client)
-        frac = np.array([r[2] for r in results])
-        hit = np.array([r[0] >= 0 for r in results])
-        ranges = self._start + frac * (c.range_max - self._start)
-        if rng is not None and c.noise_std > 0:
-            ranges = ranges + rng.normal(0.0, c.noise_std, size=ranges.shape)
+        ranges, hit = cast_rays(self.client, centre, dirs, self._start, c.range_max, c.noise_std, rng)
         return _apply_rep117(ranges, hit & (ranges <= c.range_max), c.range_min)
 
 
@@ -112,14 +130,7 @@ class Lidar3D:
         rot = np.array([[cy, -sy, 0.0], [sy, cy, 0.0], [0.0, 0.0, 1.0]])
         world_dirs = self.directions @ rot.T
         centre = np.array([pose.x, pose.y, c.mount_z])
-        starts = centre + world_dirs * c.range_min
-        ends = centre + world_dirs * c.range_max
-        results = p.rayTestBatch(starts.tolist(), ends.tolist(), physicsClientId=self.client)
-        frac = np.array([r[2] for r in results])
-        hit = np.array([r[0] >= 0 for r in results])
-        ranges = c.range_min + frac * (c.range_max - c.range_min)
-        if rng is not None and c.noise_std > 0:
-            ranges = ranges + rng.normal(0.0, c.noise_std, size=ranges.shape)
+        ranges, hit = cast_rays(self.client, centre, world_dirs, c.range_min, c.range_max, c.noise_std, rng)
         return (self.directions[hit] * ranges[hit, None]).astype(np.float32)
 
 

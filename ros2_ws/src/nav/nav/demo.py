@@ -50,25 +50,21 @@ class _Listener:
         from diagnostic_msgs.msg import DiagnosticArray
         from nav_msgs.msg import Odometry
         from rclpy.executors import SingleThreadedExecutor
-        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
         from std_msgs.msg import String
 
-        from nav.node_utils import SENSOR_QOS, STATUS_QOS
+        from nav.node_utils import LATCHED_QOS, SENSOR_QOS, STATUS_QOS
         from nav.ros_config import load_ros_config
 
         topics = load_ros_config().topics
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.node = rclpy.create_node("nav_demo", context=self.context)
-        latched = QoSProfile(
-            depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
-        )
         self.pose: tuple[float, float] | None = None
         self.agent_state = "starting"
         self.outcome: dict[str, Any] | None = None
         self.node.create_subscription(Odometry, topics.odom, self._on_odom, SENSOR_QOS)
         self.node.create_subscription(DiagnosticArray, topics.diagnostics, self._on_diag, STATUS_QOS)
-        self.node.create_subscription(String, topics.outcome, self._on_outcome, latched)
+        self.node.create_subscription(String, topics.outcome, self._on_outcome, LATCHED_QOS)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self._stop = threading.Event()

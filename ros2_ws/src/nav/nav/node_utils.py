@@ -35,6 +35,7 @@ from nav.ros_config import DEFAULT_ROS_CONFIG, RosConfig, load_ros_config
 __all__ = [
     "COMMAND_QOS",
     "EVENT_QOS",
+    "LATCHED_QOS",
     "SENSOR_QOS",
     "STATUS_QOS",
     "declare_config",
@@ -69,6 +70,14 @@ SENSOR_QOS = QoSProfile(
 
 STATUS_QOS = EVENT_QOS
 """Diagnostics."""
+
+LATCHED_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=1,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
+"""The instruction and the episode outcome: a late subscriber still gets the last one."""
 
 
 def declare_config(node: Node) -> RosConfig:

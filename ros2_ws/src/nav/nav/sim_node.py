@@ -47,13 +47,14 @@ from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CompressedImage, Image, LaserScan, PointCloud2
 from std_msgs.msg import String
 
 from nav import sim_msgs
+from nav.node_utils import EVENT_QOS, LATCHED_QOS, SENSOR_QOS
 from nav.ros_config import load_ros_config
 from sim.demo import DEFAULT_INSTRUCTION
 
@@ -226,21 +227,6 @@ class SimSession:
 
 
 # ================================================================================================ ROS
-SENSOR_QOS = QoSProfile(
-    history=HistoryPolicy.KEEP_LAST,
-    depth=1,
-    reliability=ReliabilityPolicy.BEST_EFFORT,
-    durability=DurabilityPolicy.VOLATILE,
-)
-"""Camera, scans, points (and the command input, so that any publisher's QoS matches)."""
-LATCHED_QOS = QoSProfile(
-    history=HistoryPolicy.KEEP_LAST,
-    depth=1,
-    reliability=ReliabilityPolicy.RELIABLE,
-    durability=DurabilityPolicy.TRANSIENT_LOCAL,
-)
-"""Instruction and outcome: a late subscriber still gets the last one."""
-RELIABLE_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE)
 TF_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE)
 
 
@@ -262,8 +248,8 @@ class SimNode(Node):
         self.pub_jpeg = self.create_publisher(CompressedImage, topics.camera_compressed, SENSOR_QOS)
         self.pub_scan = self.create_publisher(LaserScan, topics.scan, SENSOR_QOS)
         self.pub_points = self.create_publisher(PointCloud2, topics.points, SENSOR_QOS) if p.publish_points else None
-        self.pub_odom = self.create_publisher(Odometry, topics.odom, RELIABLE_QOS)
-        self.pub_clock = self.create_publisher(Clock, "/clock", RELIABLE_QOS)
+        self.pub_odom = self.create_publisher(Odometry, topics.odom, EVENT_QOS)
+        self.pub_clock = self.create_publisher(Clock, "/clock", EVENT_QOS)
         self.pub_instruction = self.create_publisher(String, topics.instruction, LATCHED_QOS)
         self.pub_outcome = self.create_publisher(String, topics.outcome, LATCHED_QOS)
         self.create_subscription(Twist, topics.cmd_out, self._on_cmd, SENSOR_QOS)
