@@ -362,9 +362,7 @@ def test_with_start_on_motion_the_world_waits_for_the_first_motion_command(tmp_p
     listener = Listener(domain, "start_listener")
     listener.listen(Clock, "/clock")
     cmd_pub = listener.node.create_publisher(Twist, ROS.topics.cmd_out, 10)
-    proc = start_sim_node(
-        tmp_path / "sim_node.log", OUTCOME_DOMAIN + 1, "publish_points:=false", "start_on_motion:=true"
-    )
+    proc = start_sim_node(tmp_path / "sim_node.log", domain, "publish_points:=false", "start_on_motion:=true")
     try:
         frozen = listener.wait_for("/clock", count=5, timeout=30)
         still = {sim_msgs.to_seconds(m.clock) for m in frozen}
