@@ -155,8 +155,10 @@ def format_rows(rows: Sequence[dict[str, Any]], split: str) -> str:
         "|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
+        ttg = r["time_to_goal_s"]
+        ttg_text = "-" if ttg is None or not np.isfinite(ttg) else f"{ttg:.1f}"
         lines.append(
             f"| {r['controller']} | {r['success_rate']:.3f} | {r['spl']:.3f} | {r['collision_rate']:.3f} | "
-            f"{r['time_to_goal_s']:.1f} | {r['latency_ms_p50']:.2f} / {r['latency_ms_p99']:.2f} |"
+            f"{ttg_text} | {r['latency_ms_p50']:.2f} / {r['latency_ms_p99']:.2f} |"
         )
     return "\n".join(lines)
