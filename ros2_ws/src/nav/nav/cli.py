@@ -125,6 +125,26 @@ def cmd_bench_encoder(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_loop(args: argparse.Namespace) -> int:
+    from nav.bench_loop import LoopBenchConfig, bench_loop, format_table
+
+    config = LoopBenchConfig(
+        seconds=args.seconds,
+        variants=tuple(args.variants or ()),
+        models_dir=Path(args.models_dir) if args.models_dir else None,
+    )
+    try:
+        result = bench_loop(config, log=_log(args))
+    except RuntimeError as exc:  # the agent or the echo node died, or did not drive
+        print(f"nav bench loop: error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        _print_json(result)
+    else:
+        print(format_table(result))
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from policy.evaluation import REFERENCE_CONTROLLERS, EvalTableConfig, evaluate_controller, format_rows
 
@@ -254,6 +274,16 @@ def build_parser() -> argparse.ArgumentParser:
     benc.add_argument("--variants", nargs="+", help="variant names (default: all in configs/models.yaml)")
     benc.add_argument("--json", action="store_true")
     benc.set_defaults(func=cmd_bench_encoder)
+    bloop = bench_sub.add_parser(
+        "loop", help="sensor in -> Twist out through the agent node over DDS, per variant, against the rclpy floor"
+    )
+    bloop.add_argument("--seconds", type=float, default=10.0, help="measured seconds per variant (and the floor)")
+    bloop.add_argument("--variants", nargs="+", help="variant names (default: all in configs/models.yaml)")
+    bloop.add_argument(
+        "--models-dir", default=None, help="model folders (default: agent.models_dir); untrained stand-ins if missing"
+    )
+    bloop.add_argument("--json", action="store_true", help="end with one line of JSON (progress goes to stderr)")
+    bloop.set_defaults(func=cmd_bench_loop)
     return parser
 
 
