@@ -77,8 +77,11 @@ class AgentNode(Node):
         variant = self.declare_parameter("variant", agent.variant).value
         self.period = 1.0 / agent.control_hz
 
+        import torch
+
         from perception.language import default_encoder
 
+        torch.set_num_threads(agent.torch_threads)
         t0 = time.perf_counter()
         encoder = default_encoder()
         controllers = load_controllers(models_dir, encoder)
@@ -214,12 +217,14 @@ class AgentNode(Node):
         if elapsed_ms > self.period * 1000.0:
             self._misses += 1
         self._last_tick = result
-        if result.reason != self._last_reason:
+        # Log a change of state once: "camera stale (0.58 s old ...)" and "(0.68 s old ...)" are one state.
+        state = None if result.reason is None else result.reason.split(" (", 1)[0]
+        if state != self._last_reason:
             if result.reason is None:
                 self.get_logger().info(f"driving with variant {result.variant!r}")
             else:
-                self.get_logger().warn(f"zero velocity: {result.reason}")
-            self._last_reason = result.reason
+                self.get_logger().warning(f"zero velocity: {result.reason}")
+            self._last_reason = state
 
     def _publish_diagnostics(self) -> None:
         result = self._last_tick
