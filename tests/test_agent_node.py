@@ -24,11 +24,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Twist
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, LaserScan
 from std_msgs.msg import String
@@ -37,6 +35,7 @@ from nav.ros_config import load_ros_config
 from policy.configuration import get_variant
 from policy.model_io import save_model
 from policy.modeling import NavPolicy
+from ros_harness import SpinningNode
 
 # This module's own DDS domains (test_mux_node: 100..149, test_sim_node/test_bringup/test_teleop:
 # 150..199, test_graph: 232).
@@ -113,13 +112,11 @@ def laser_scan() -> LaserScan:
     return msg
 
 
-class Robot:
+class Robot(SpinningNode):
     """Camera, lidar and instruction publishers at 10 Hz, recorders of the agent's outputs, one spin thread."""
 
     def __init__(self, domain: int) -> None:
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context, domain_id=domain)
-        self.node = rclpy.create_node("agent_test", context=self.context)
+        super().__init__(domain, "agent_test", start=False)
         reliable = QoSProfile(depth=10)
         sensor = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
         self.camera_pub = self.node.create_publisher(Image, TOPICS.camera, sensor)
@@ -136,16 +133,7 @@ class Robot:
         self.instruction: str | None = INSTRUCTION
         self._image, self._scan = camera_image(), laser_scan()
         self.node.create_timer(1.0 / INPUT_HZ, self._publish_inputs)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-        self.thread.join(timeout=2.0)
+        self.start()
 
     def fresh(self) -> None:
         self.camera, self.scan, self.instruction = True, True, INSTRUCTION

@@ -22,20 +22,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile
 from std_msgs.msg import Bool
 
 from nav.bringup import BringupConfig, GraphProcesses
+from nav.msgs import twist
 from nav.ros_config import load_ros_config
 from policy.configuration import get_variant
 from policy.model_io import save_model
 from policy.modeling import NavPolicy
+from ros_harness import SpinningNode
 
 DOMAIN = 232  # test_mux_node: 100..149, test_sim_node/test_bringup/test_teleop: 150..199, test_agent_node: 230, 231
 ROS = load_ros_config()
@@ -49,13 +49,11 @@ STARTUP_TIMEOUT = 120.0  # s: world building, the sentence encoder and torch imp
 Output = tuple[float, float, float]
 
 
-class Operator:
+class Operator(SpinningNode):
     """Records the mux output, odometry and diagnostics; publishes teleop (at 10 Hz while set), e-stop, reset."""
 
     def __init__(self) -> None:
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context, domain_id=DOMAIN)
-        self.node = rclpy.create_node("graph_test", context=self.context)
+        super().__init__(DOMAIN, "graph_test", start=False)
         reliable = QoSProfile(depth=50)
         self.teleop_pub = self.node.create_publisher(Twist, TOPICS.cmd_teleop, reliable)
         self.estop_pub = self.node.create_publisher(Bool, TOPICS.estop, reliable)
@@ -72,26 +70,11 @@ class Operator:
         self.node.create_subscription(DiagnosticArray, TOPICS.diagnostics, self._on_diagnostics, reliable)
         self.teleop: tuple[float, float] | None = None
         self.node.create_timer(1.0 / TELEOP_HZ, self._publish_teleop)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-        self.thread.join(timeout=2.0)
-
-    @staticmethod
-    def twist(linear: float, angular: float) -> Twist:
-        msg = Twist()
-        msg.linear.x, msg.angular.z = linear, angular
-        return msg
+        self.start()
 
     def _publish_teleop(self) -> None:
         if self.teleop is not None:
-            self.teleop_pub.publish(self.twist(*self.teleop))
+            self.teleop_pub.publish(twist(*self.teleop))
 
     def _recorder(self, into: list[Output]) -> Callable[[Twist], None]:
         def record(msg: Twist) -> None:
@@ -230,7 +213,7 @@ def test_teleop_reaches_the_output_within_100ms_and_overrides_navigation(graph: 
         # Rotation in place: the guard never stops it and the ramp reaches it in one mux period.
         command = (0.0, (-1) ** i * (0.1 + 0.05 * i))
         t0 = time.monotonic()
-        op.teleop_pub.publish(op.twist(*command))  # the first message of an override
+        op.teleop_pub.publish(twist(*command))  # the first message of an override
         op.teleop = command
         reached = wait_for(graph.processes, lambda c=command, t=t0: first_output(op, near(*c), t), 1.0, "teleop output")
         latencies.append(reached - t0)

@@ -20,16 +20,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import rclpy
 import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Twist
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import LaserScan
 from std_msgs.msg import Bool
 
+from nav.msgs import twist
 from nav.ros_config import Topics
+from ros_harness import SpinningNode
 
 DOMAIN = 100 + os.getpid() % 50  # this module's own DDS domain: parallel runs do not cross-talk
 RATE_HZ = 20.0
@@ -62,19 +62,24 @@ CLEAR = [5.0] * 360  # 360 beams over [-pi, pi): beam 180 is straight ahead
 BLOCKED = CLEAR[:178] + [0.25] * 5 + CLEAR[183:]  # 0.05 m from the robot's surface, straight ahead
 
 
+def raw_twist(linear: float, angular: float) -> Twist:
+    """A navigation Twist built by hand: nav.msgs.twist refuses the NaN test_non_finite_command_is_rejected sends."""
+    msg = Twist()
+    msg.linear.x, msg.angular.z = linear, angular
+    return msg
+
+
 def ros_env() -> dict[str, str]:
     env = dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
     env.update(PYTHONUNBUFFERED="1", RCUTILS_LOGGING_BUFFERED_STREAM="0", RCUTILS_COLORIZED_OUTPUT="0")
     return env
 
 
-class Robot:
+class Robot(SpinningNode):
     """The rest of the robot, in this process: publishers, a recorder of /cmd_vel, a spinning thread."""
 
     def __init__(self) -> None:
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context, domain_id=DOMAIN)
-        self.node = rclpy.create_node("mux_test", context=self.context)
+        super().__init__(DOMAIN, "mux_test", start=False)
         reliable = QoSProfile(depth=10)
         best_effort = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
         self.nav_pub = self.node.create_publisher(Twist, TOPICS.cmd_nav, reliable)
@@ -95,30 +100,15 @@ class Robot:
         """Published at 20 Hz while set."""
         self.node.create_timer(0.1, self._publish_commands)
         self.node.create_timer(0.05, self._publish_scan)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.thread = threading.Thread(target=self.executor.spin, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-        self.thread.join(timeout=2.0)
+        self.start()
 
     # -- publishing --------------------------------------------------------------------------------
 
-    @staticmethod
-    def twist(linear: float, angular: float) -> Twist:
-        msg = Twist()
-        msg.linear.x, msg.angular.z = linear, angular
-        return msg
-
     def _publish_commands(self) -> None:
         if self.nav is not None:
-            self.nav_pub.publish(self.twist(*self.nav))
+            self.nav_pub.publish(raw_twist(*self.nav))
         if self.teleop is not None:
-            self.teleop_pub.publish(self.twist(*self.teleop))
+            self.teleop_pub.publish(twist(*self.teleop))
 
     def _publish_scan(self) -> None:
         if self.scan is None:
@@ -243,7 +233,7 @@ def test_teleop_overrides_within_100ms_and_navigation_resumes_after_its_timeout(
     for i in range(5):
         command = (0.05 * (i + 1), -0.4)
         t0 = time.monotonic()
-        drive.teleop_pub.publish(drive.twist(*command))  # the first message of an override
+        drive.teleop_pub.publish(twist(*command))  # the first message of an override
         drive.teleop = command
         received = drive.wait_output(near(*command), since=t0, timeout=1.0)
         assert received is not None, "teleop never reached /cmd_vel"

@@ -19,12 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import rclpy
 import yaml
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CompressedImage, Image, LaserScan, PointCloud2, PointField
@@ -32,8 +29,10 @@ from std_msgs.msg import String
 
 from configs import config_dir
 from nav import sim_msgs
+from nav.msgs import twist
 from nav.ros_config import load_ros_config
 from nav.sim_node import SimNodeParams, SimSession
+from ros_harness import SpinningNode
 
 # Own DDS domains (from the pid, so parallel runs don't meet; 150..199, clear of test_mux_node's
 # 100..149): this module uses BASE and BASE + 1, test_bringup BASE + 2.
@@ -69,26 +68,13 @@ def stop_sim_node(proc: subprocess.Popen, sig: int = signal.SIGINT) -> int:
     return proc.returncode
 
 
-class Listener:
+class Listener(SpinningNode):
     """A node in its own context and domain, spinning in a thread, recording (receive time, message)."""
 
     def __init__(self, domain: int, name: str) -> None:
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context, domain_id=domain)
-        self.node = Node(name, context=self.context)
+        super().__init__(domain, name)
         self.received: dict[str, list[tuple[float, object]]] = defaultdict(list)
         self.lock = threading.Lock()
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        while self.context.ok():
-            try:
-                self.executor.spin_once(timeout_sec=0.05)
-            except Exception:  # the context was shut down under us
-                return
 
     def listen(self, msg_type: type, topic: str, qos: QoSProfile = qos_profile_sensor_data) -> None:
         def record(msg: object) -> None:
@@ -109,11 +95,6 @@ class Listener:
                 return msgs
             time.sleep(0.02)
         raise AssertionError(f"{len(self.messages(topic, since))} of {count} messages on {topic} in {timeout} s")
-
-    def close(self) -> None:
-        self.node.destroy_node()
-        rclpy.shutdown(context=self.context)
-        self._thread.join(timeout=2)
 
 
 def odom_xy(msg: Odometry) -> tuple[float, float]:
@@ -227,8 +208,7 @@ def test_the_robot_moves_only_while_commanded(sim):
     idle = [odom_xy(m) for m in listener.messages(odom, since=start)]
     assert len(idle) >= 5 and np.ptp(np.asarray(idle), axis=0).max() < 1e-6, "no command: the robot stays still"
 
-    cmd = Twist()
-    cmd.linear.x = 0.3
+    cmd = twist(0.3)
     before = odom_xy(listener.messages(odom)[-1])
     for _ in range(15):  # 1.5 s at 10 Hz
         cmd_pub.publish(cmd)
@@ -280,8 +260,7 @@ def test_at_the_time_limit_it_publishes_the_outcome_writes_artifacts_and_stays_s
             outcome = json.loads(listener.wait_for(ROS.topics.outcome, timeout=40)[0].data)
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n--- sim node output ---\n{log_text(log)}") from None
-        cmd = Twist()
-        cmd.linear.x = 0.3
+        cmd = twist(0.3)
         since = time.monotonic()
         for _ in range(5):
             cmd_pub.publish(cmd)
@@ -367,7 +346,7 @@ def test_with_start_on_motion_the_world_waits_for_the_first_motion_command(tmp_p
         frozen = listener.wait_for("/clock", count=5, timeout=30)
         still = {sim_msgs.to_seconds(m.clock) for m in frozen}
         assert len(still) == 1, f"the clock moved before any command: {sorted(still)}"
-        zero = Twist()
+        zero = twist()
         for _ in range(5):
             cmd_pub.publish(zero)
             time.sleep(0.05)
@@ -376,8 +355,7 @@ def test_with_start_on_motion_the_world_waits_for_the_first_motion_command(tmp_p
             sim_msgs.to_seconds(m.clock) for m in listener.wait_for("/clock", count=3, since=since, timeout=10)
         }
         assert after_zero == still, "a zero command must not start the episode"
-        move = Twist()
-        move.angular.z = 0.5
+        move = twist(angular=0.5)
         since = time.monotonic()
         for _ in range(5):
             cmd_pub.publish(move)
