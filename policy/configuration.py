@@ -69,6 +69,10 @@ class PolicyConfig:
     """Width of the fused vision + lidar + text + odometry feature."""
     hidden_size: int = 128
     """GRU memory size."""
+    use_odom: bool = False
+    """Feed the measured odometry to the policy. Off by default: in teacher demonstrations the
+    odometry is almost exactly the previous command (correlation 0.9994), so a cloned policy learns
+    to repeat itself and never starts driving from a standstill (the copycat shortcut)."""
     max_linear: float = 0.5
     """Linear speed (m/s) that a normalised action of 1 means; also scales the odometry input.
     The robot's limit lives in ``configs/sim.yaml`` (``robot.max_linear``): a trainer copies it in

@@ -194,7 +194,7 @@ class NavPolicy(nn.Module):
                 self.encode_vision(image, text),
                 self.lidar_proj(self.lidar(scan)),
                 self.text_proj(text),
-                self.odom_proj(odom),
+                self.odom_proj(odom if self.config.use_odom else torch.zeros_like(odom)),
             ],
             dim=1,
         )

@@ -328,3 +328,23 @@ def test_nav_bench_encoder_json_is_the_last_line(capsys: pytest.CaptureFixture[s
     assert main(["bench", "encoder", "--json", "--iters", "2", "--variants", "small"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert json.loads(last)["variants"][0]["variant"] == "small"
+
+
+def test_odometry_is_ignored_unless_the_variant_asks_for_it():
+    import dataclasses
+
+    import torch
+
+    from policy.configuration import get_variant
+    from policy.modeling import NavPolicy
+
+    torch.manual_seed(0)
+    for use_odom in (False, True):
+        config = dataclasses.replace(get_variant("small"), use_odom=use_odom)
+        model = NavPolicy(config).eval()
+        image = torch.randn(1, 3, config.image_size, config.image_size)
+        scan, text = torch.rand(1, config.lidar_beams), torch.randn(1, config.text_dim)
+        with torch.no_grad():
+            still, _ = model(image, scan, text, torch.zeros(1, 2))
+            moving, _ = model(image, scan, text, torch.tensor([[0.9, -0.5]]))
+        assert torch.allclose(still, moving) != use_odom
