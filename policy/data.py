@@ -1,23 +1,20 @@
-"""Demonstration data: teacher-labelled rollouts collected in parallel processes, stored as ``.npz``.
+"""Demonstration data: teacher-labelled rollouts stored as ``.npz`` shards.
 
-Each episode keeps the raw observations (camera image, REP 117 scan, instruction, odometry), the
-teacher's command for every step and the command that was actually executed (different under
-DAgger, where the learner drives). Raw data is stored, never processed tensors, so training and
-the robot go through the same pre-processing (``policy.processing``) at use time. Files are
-loaded with ``allow_pickle=False``.
+``policy.training`` collects them in worker processes. Each episode keeps the raw observations
+(camera image, REP 117 scan, instruction, odometry) and the teacher's command for every step,
+whoever drove (under DAgger the learner drives and the teacher only labels). Raw data is stored,
+never processed tensors, so training and the robot go through the same pre-processing
+(``policy.processing``) at use time. Files are loaded with ``allow_pickle=False``.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from sim.config import SimConfig
 
 
 @dataclass
@@ -112,30 +109,3 @@ def load_episodes(path: str | Path) -> list[Episode]:
             )
         )
     return episodes
-
-
-def _collect_worker(args: tuple[SimConfig, list[int]]) -> list[Episode]:
-    from sim.env import make_env
-    from sim.teacher import Teacher
-
-    sim_config, seeds = args
-    env = make_env(sim_config)
-    try:
-        teacher = Teacher(env.unwrapped)
-        return [collect_episode(env, teacher, seed) for seed in seeds]
-    finally:
-        env.close()
-
-
-def collect_teacher_episodes(sim_config: SimConfig, seeds: Sequence[int], workers: int) -> list[Episode]:
-    """Teacher-driven episodes for ``seeds``, spread over ``workers`` processes (order kept)."""
-    seeds = list(seeds)
-    if workers <= 1 or len(seeds) < 2:
-        return _collect_worker((sim_config, seeds))
-    chunks = [seeds[i::workers] for i in range(workers)]
-    with mp.get_context("spawn").Pool(workers) as pool:
-        parts = pool.map(_collect_worker, [(sim_config, c) for c in chunks if c])
-    by_seed: dict[int, Episode] = {}
-    for chunk, part in zip([c for c in chunks if c], parts, strict=True):
-        by_seed.update(zip(chunk, part, strict=True))
-    return [by_seed[s] for s in seeds]
