@@ -392,10 +392,10 @@ class _Robot:
 
 # ============================================================================================ processes
 def _spawn(cmd: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    from nav.bringup import _pdeathsig  # the child dies with this process
+    from nav.bringup import die_with_parent  # the child dies with this process
 
     with log_path.open("wb") as sink:
-        return subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT, preexec_fn=_pdeathsig())
+        return subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT, preexec_fn=die_with_parent())
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

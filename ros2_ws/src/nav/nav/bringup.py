@@ -175,7 +175,7 @@ def _describe_exit(code: int) -> str:
     return f"exited with code {code}"
 
 
-def _pdeathsig() -> Callable[[], None] | None:
+def die_with_parent() -> Callable[[], None] | None:
     """A preexec_fn asking Linux to SIGTERM the child when its parent thread dies (None elsewhere)."""
     if not sys.platform.startswith("linux"):
         return None
@@ -297,7 +297,7 @@ class GraphProcesses:
             bufsize=1,
             env=env,
             start_new_session=True,
-            preexec_fn=_pdeathsig(),
+            preexec_fn=die_with_parent(),
         )
         node.starts += 1
         node.restart_at = None
