@@ -233,6 +233,10 @@ class TaskConfig:
     """Train worlds are world seeds 0..train_worlds-1; unseen worlds never come from that range."""
     grid_resolution: float = 0.05
     """Occupancy grid cell (m) for shortest paths."""
+    action_latency: bool = False
+    """Apply each action after the real compute time of its tick (the wall time from the observation
+    to ``step()``, or ``LangNavEnv.set_action_delay``): until then the previous command drives, so a
+    slow controller acts on stale observations, as on a robot. Off: actions act at once."""
     reward: RewardConfig = field(default_factory=RewardConfig)
 
     def __post_init__(self) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import string
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,8 @@ class LangNavEnv(gym.Env):
         self.episode: Episode | None = None
         self.robot: DiffDriveRobot | None = None
         self._frame: CameraFrame | None = None
+        self._observed_at = time.perf_counter()
+        self._action_delay: float | None = None
 
     # ------------------------------------------------------------------ episode set-up
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -220,7 +223,10 @@ class LangNavEnv(gym.Env):
         linear, angular = self.robot.clip(float(action[0]), float(action[1]))
         before = self._pose
         cost_before = self._cost_at(ep.cost_to_go, ep.grid, before)
-        pose = self.robot.step(linear, angular, cfg.task.substeps)
+        late = self._late_substeps()
+        if late:  # the previous command runs on while the new one is being computed
+            self.robot.step(*self._last_cmd, late)
+        pose = self.robot.step(linear, angular, cfg.task.substeps - late)
         self._pose = pose
         self._steps += 1
         self._path_length += math.hypot(pose.x - before.x, pose.y - before.y)
@@ -245,16 +251,35 @@ class LangNavEnv(gym.Env):
         obs = self._observe()
         return obs, reward, terminated, False, self._info(success, collided, terms)
 
+    def set_action_delay(self, seconds: float | None) -> None:
+        """With ``task.action_latency``: the next action takes effect ``seconds`` after its observation
+        (for a caller that measured the compute time itself, like the sim node); ``None``: measure the
+        wall time from the observation's return to ``step()``."""
+        if seconds is not None and not (math.isfinite(seconds) and seconds >= 0):
+            raise ValueError(f"action delay must be a finite number of seconds >= 0, got {seconds!r}")
+        self._action_delay = seconds
+
+    def _late_substeps(self) -> int:
+        """Physics substeps the new action comes too late for (0 unless ``task.action_latency``)."""
+        task = self.config.task
+        if not task.action_latency:
+            return 0
+        delay = self._action_delay if self._action_delay is not None else time.perf_counter() - self._observed_at
+        self._action_delay = None
+        return min(task.substeps, round(delay * task.physics_hz))
+
     # ------------------------------------------------------------------ observation / info
     def _observe(self) -> dict[str, Any]:
         assert self.episode is not None
         self._frame = self.camera.capture(self._pose)
-        return {
+        obs = {
             "image": self._frame.rgb,
             "scan": self.lidar.scan(self._pose, self.np_random),
             "instruction": self.episode.instruction,
             "odom": self._odom.copy(),
         }
+        self._observed_at = time.perf_counter()
+        return obs
 
     @staticmethod
     def _zero_terms() -> dict[str, float]:
