@@ -204,6 +204,23 @@ def cmd_bringup(args: argparse.Namespace) -> int:
     return run_bringup(config_from_args(args))
 
 
+def cmd_experiment_adapt(args: argparse.Namespace) -> int:
+    from nav.adapt_experiment import format_table, run_adapt_experiment
+    from nav.agent_node import resolve_models_dir
+    from nav.ros_config import load_ros_config
+
+    agent = load_ros_config().agent
+    models_dir = Path(args.models_dir) if args.models_dir else resolve_models_dir(agent.models_dir)
+    summary = run_adapt_experiment(
+        models_dir, args.report, quick=args.quick, torch_threads=agent.torch_threads, log=_log(args)
+    )
+    if args.json:
+        _print_json(summary)
+    else:
+        print(format_table(summary))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nav", description="nav-stack: language-conditioned robot navigation")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -284,6 +301,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bloop.add_argument("--json", action="store_true", help="end with one line of JSON (progress goes to stderr)")
     bloop.set_defaults(func=cmd_bench_loop)
+
+    experiment = sub.add_parser("experiment", help="experiments")
+    experiment_sub = experiment.add_subparsers(dest="target", required=True)
+    adapt = experiment_sub.add_parser(
+        "adapt", help="static small/medium/large against the resource monitor, idle and under CPU contention"
+    )
+    adapt.add_argument("--quick", action="store_true", help="the short profile (under a minute), contention included")
+    adapt.add_argument("--models-dir", default=None, help="model folders <variant>/ (default: agent.models_dir)")
+    adapt.add_argument("--report", default=None, help="write report.md, adapt.json and the plot here")
+    adapt.add_argument("--json", action="store_true", help="end with one line of JSON keyed by run name")
+    adapt.set_defaults(func=cmd_experiment_adapt)
     return parser
 
 

@@ -47,7 +47,7 @@ DEFAULT_MONITOR_CONFIG = "monitor.yaml"
 
 @dataclass(frozen=True)
 class MonitorConfig:
-    budget_ms: float = 25.0
+    budget_ms: float = 40.0
     """Compute budget of one agent tick (ms); a tick over it is a deadline miss."""
     margin: float = 0.2
     """A variant fits while its predicted tail is at most ``budget_ms * (1 - margin)``."""
