@@ -221,6 +221,51 @@ def cmd_experiment_adapt(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay_eval(args: argparse.Namespace) -> int:
+    from nav.bag_reader import BagError
+    from nav.replay_eval import ReplayEvalConfig, replay_eval
+
+    log = _log(args)
+    try:
+        config = ReplayEvalConfig(
+            bag=Path(args.bag),
+            variants=tuple(args.variant or ("small",)),
+            models_dir=Path(args.models_dir) if args.models_dir else None,
+            reference=args.reference,
+            instruction=args.instruction,
+            align=args.align,
+            bag_config=args.bag_config,
+        )
+        summary, results = replay_eval(config, log=log)
+    except (BagError, FileNotFoundError, ValueError) as exc:  # the run is invalid: say why, no report
+        print(f"nav replay-eval: error: {exc}", file=sys.stderr)
+        if args.json:
+            _print_json({"valid": False, "bag": args.bag, "error": str(exc)})
+        return 1
+    if args.report:
+        from nav.replay_report import write_report
+
+        log(f"report: {write_report(args.report, summary, results)}")
+    if args.json:
+        _print_json(summary)
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from nav.bag_reader import BagError
+    from nav.replay import ReplayConfig, run_replay
+
+    try:
+        config = ReplayConfig(
+            bag=Path(args.bag), rate=args.rate, remap=tuple(args.remap), topics=tuple(args.topics or ())
+        )
+        count = run_replay(config, log=_log(args))
+    except (BagError, ValueError) as exc:
+        print(f"nav replay: error: {exc}", file=sys.stderr)
+        return 1
+    return 0 if count > 0 else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nav", description="nav-stack: language-conditioned robot navigation")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -312,6 +357,28 @@ def build_parser() -> argparse.ArgumentParser:
     adapt.add_argument("--report", default=None, help="write report.md, adapt.json and the plot here")
     adapt.add_argument("--json", action="store_true", help="end with one line of JSON keyed by run name")
     adapt.set_defaults(func=cmd_experiment_adapt)
+    rev = sub.add_parser(
+        "replay-eval", help="a recorded bag through the agent's core and models, against reference commands"
+    )
+    rev.add_argument("bag", help="rosbag2 folder (MCAP or sqlite3)")
+    rev.add_argument("--variant", action="append", help="model variant, or random; repeat for several (default small)")
+    rev.add_argument("--models-dir", default=None, help="model folders (default: agent.models_dir of ros.yaml)")
+    rev.add_argument("--reference", default=None, help="reference Twist topic (default: topic_map.reference)")
+    rev.add_argument("--instruction", default=None, help="for a bag without one (replaces a recorded one)")
+    rev.add_argument(
+        "--align", choices=["control", "reference"], default="control", help="tick at the control rate or per reference"
+    )
+    rev.add_argument("--bag-config", default="bags.yaml", help="bags.yaml with the topic map (path or name)")
+    rev.add_argument("--report", default=None, metavar="DIR", help="write report.md, plots and summary.json here")
+    rev.add_argument("--json", action="store_true", help="end with one line of JSON (progress goes to stderr)")
+    rev.set_defaults(func=cmd_replay_eval)
+
+    rep = sub.add_parser("replay", help="publish a bag on live topics with its original timing")
+    rep.add_argument("bag", help="rosbag2 folder (MCAP or sqlite3)")
+    rep.add_argument("--rate", type=float, default=1.0, help="speed factor (2: twice as fast)")
+    rep.add_argument("--remap", action="append", default=[], metavar="FROM:=TO", help="publish topic FROM as TO")
+    rep.add_argument("--topics", nargs="+", default=None, help="publish only these topics")
+    rep.set_defaults(func=cmd_replay)
     return parser
 
 

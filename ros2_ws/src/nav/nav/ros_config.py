@@ -29,8 +29,11 @@ class Topics:
     estop_reset: str = "/estop/reset"
     joy: str = "/joy"
     diagnostics: str = "/diagnostics"
+    agent_timing: str = "/nav/agent/timing"
+    variant_reason: str = "/nav/variant/reason"
     variant: str = "/nav/variant"
     outcome: str = "/nav/outcome"
+    teacher_cmd: str = "/nav/teacher_cmd"
 
     def __post_init__(self) -> None:
         for name, value in self.__dict__.items():

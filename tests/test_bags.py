@@ -1,0 +1,291 @@
+"""Bags without DDS: reading, damaged bags, killed recordings, replay evaluation, bags -> episodes.
+
+Every bag here is written into ``tmp_path`` with ``rosbags``' own writer (or the recorder's
+:class:`RecordingWriter`), never committed. Model folders hold untrained weights saved by the test.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from nav.bag_reader import BagError, BagReader, default_typestore
+from nav.bag_writer import RecordingWriter
+from nav.replay_eval import ReplayEvalConfig, compare_commands, replay_eval
+from policy.configuration import get_variant
+from policy.model_io import save_model
+from policy.modeling import NavPolicy
+
+TS = default_typestore()
+T0 = 1_700_000_000_000_000_000
+PERIOD_NS = 100_000_000
+
+
+def save_untrained(models_dir: Path, variant: str = "small") -> Path:
+    torch.manual_seed(0)
+    config = get_variant(variant)
+    return save_model(NavPolicy(config), config, models_dir / variant, {"note": "untrained, for tests"}, {})
+
+
+def _header(t_ns: int, frame: str):
+    Header = TS.types["std_msgs/msg/Header"]
+    Time = TS.types["builtin_interfaces/msg/Time"]
+    return Header(stamp=Time(sec=t_ns // 10**9, nanosec=t_ns % 10**9), frame_id=frame)
+
+
+def image_msg(t_ns: int, rng: np.random.Generator):
+    Image = TS.types["sensor_msgs/msg/Image"]
+    data = rng.integers(0, 255, 64 * 64 * 3, dtype=np.uint8)
+    return Image(
+        header=_header(t_ns, "camera"), height=64, width=64, encoding="rgb8", is_bigendian=0, step=192, data=data
+    )
+
+
+def scan_msg(t_ns: int, beams: int, rng: np.random.Generator):
+    LaserScan = TS.types["sensor_msgs/msg/LaserScan"]
+    inc = 2 * math.pi / beams
+    return LaserScan(
+        header=_header(t_ns, "laser"),
+        angle_min=-math.pi,
+        angle_max=math.pi - inc,
+        angle_increment=inc,
+        time_increment=0.0,
+        scan_time=0.1,
+        range_min=0.1,
+        range_max=8.0,
+        ranges=rng.uniform(0.5, 6.0, beams).astype(np.float32),
+        intensities=np.zeros(0, dtype=np.float32),
+    )
+
+
+def twist_msg(linear: float, angular: float):
+    Twist = TS.types["geometry_msgs/msg/Twist"]
+    Vector3 = TS.types["geometry_msgs/msg/Vector3"]
+    return Twist(linear=Vector3(x=linear, y=0.0, z=0.0), angular=Vector3(x=0.0, y=0.0, z=angular))
+
+
+def write_bag(
+    path: Path,
+    seconds: float = 3.0,
+    camera: bool = True,
+    instruction: str | None = "go to the red cube",
+    beams: int = 360,
+    storage: str = "mcap",
+    scan_topic: str = "/scan",
+) -> Path:
+    """A small bag like a recording of this stack: camera, scan, instruction and a reference command at 10 Hz."""
+    rng = np.random.default_rng(0)
+    writer = RecordingWriter(path, storage, flush_s=3600.0)
+    String = TS.types["std_msgs/msg/String"]
+    topics = {scan_topic: "sensor_msgs/msg/LaserScan", "/nav/teacher_cmd": "geometry_msgs/msg/Twist"}
+    if camera:
+        topics["/camera/image_raw"] = "sensor_msgs/msg/Image"
+    if instruction:
+        topics["/instruction"] = "std_msgs/msg/String"
+    for topic, kind in topics.items():
+        writer.add_topic(topic, kind)
+    for k in range(int(seconds * 10)):
+        t = T0 + k * PERIOD_NS
+        if instruction and k % 20 == 0:
+            writer.write("/instruction", t, TS.serialize_cdr(String(data=instruction), "std_msgs/msg/String"))
+        if camera:
+            writer.write("/camera/image_raw", t + 1000, TS.serialize_cdr(image_msg(t, rng), "sensor_msgs/msg/Image"))
+        writer.write(scan_topic, t + 2000, TS.serialize_cdr(scan_msg(t, beams, rng), "sensor_msgs/msg/LaserScan"))
+        cmd = twist_msg(0.3 if k % 30 < 20 else 0.0, 0.8 * math.sin(k / 5.0))
+        writer.write("/nav/teacher_cmd", t + 50_000_000, TS.serialize_cdr(cmd, "geometry_msgs/msg/Twist"))
+    writer.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("models")
+    save_untrained(folder, "small")
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+# ------------------------------------------------------------------------------------ reading
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+def test_a_written_bag_reads_back_in_time_order(tmp_path: Path, storage: str) -> None:
+    bag = write_bag(tmp_path / "bag", seconds=1.0, storage=storage)
+    with BagReader(bag) as reader:
+        assert reader.info.storage == storage
+        assert reader.info.topics["/scan"] == ("sensor_msgs/msg/LaserScan", 10)
+        times = [t for _, _, t, _ in reader.raw_messages()]
+        assert times == sorted(times)
+        msg = next(m for topic, _, _, m in reader.messages({"/camera/image_raw"}))
+        assert (msg.width, msg.height, msg.encoding) == (64, 64, "rgb8")
+    assert "in_progress" not in (bag / "metadata.yaml").read_text(), "a closed bag is not marked unfinished"
+
+
+# ------------------------------------------------------------------------------------ damaged bags
+def _eval(bag: Path, models: Path, **kw) -> dict:
+    return replay_eval(ReplayEvalConfig(bag=bag, models_dir=models, **kw), log=lambda _: None)[0]
+
+
+def test_an_empty_file_is_an_error_naming_it(tmp_path: Path, models: Path) -> None:
+    empty = tmp_path / "empty.mcap"
+    empty.write_bytes(b"")
+    with pytest.raises(BagError, match=r"empty\.mcap: empty file"):
+        _eval(empty, models)
+    bag = write_bag(tmp_path / "bag", seconds=0.5)
+    (bag / "bag.mcap").write_bytes(b"")
+    with pytest.raises(BagError, match=r"bag\.mcap: empty file"):
+        _eval(bag, models)
+
+
+def test_a_truncated_mcap_is_an_error_naming_it(tmp_path: Path, models: Path) -> None:
+    bag = write_bag(tmp_path / "bag", seconds=2.0)
+    data = (bag / "bag.mcap").read_bytes()
+    (bag / "bag.mcap").write_bytes(data[: len(data) // 2])
+    with pytest.raises(BagError, match=r"bag\.mcap: truncated MCAP"):
+        _eval(bag, models)
+
+
+def test_a_missing_metadata_yaml_is_an_error_naming_it(tmp_path: Path, models: Path) -> None:
+    bag = write_bag(tmp_path / "bag", seconds=0.5)
+    (bag / "metadata.yaml").unlink()
+    with pytest.raises(BagError, match=r"metadata\.yaml: missing"):
+        _eval(bag, models)
+    with pytest.raises(BagError, match=r"metadata\.yaml: missing"):
+        _eval(bag / "bag.mcap", models)
+
+
+def test_a_bag_with_none_of_the_mapped_topics_says_what_it_found(tmp_path: Path, models: Path) -> None:
+    bag = write_bag(tmp_path / "bag", seconds=0.5, scan_topic="/front_lidar", camera=False, instruction=None)
+    # /nav/teacher_cmd is mapped (the reference), so drop it from the map through a reference that isn't there
+    with pytest.raises(BagError, match=r"none of the mapped topics.*found: .*/front_lidar"):
+        _eval(bag, models, reference="/no/such/topic")
+
+
+def test_a_bag_without_a_scan_names_the_missing_modality(tmp_path: Path, models: Path) -> None:
+    bag = write_bag(tmp_path / "bag", seconds=0.5, scan_topic="/front_lidar")
+    with pytest.raises(BagError, match=r"no 2D scan or point cloud.*found: .*/front_lidar"):
+        _eval(bag, models)
+
+
+def test_the_cli_exits_non_zero_and_writes_no_report_for_a_damaged_bag(tmp_path: Path, models: Path) -> None:
+    bag = write_bag(tmp_path / "bag", seconds=0.5)
+    (bag / "metadata.yaml").unlink()
+    report = tmp_path / "report"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nav.cli",
+            "replay-eval",
+            str(bag),
+            "--variant",
+            "random",
+            "--json",
+            "--report",
+            str(report),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0
+    assert "metadata.yaml: missing" in proc.stderr
+    last = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert last["valid"] is False and "metadata.yaml" in last["error"]
+    assert not (report / "report.md").exists(), "no report for an invalid run"
+
+
+# ------------------------------------------------------------------------------------ killed recordings
+KILL_SCRIPT = """
+import os, sys
+from nav.bag_writer import RecordingWriter
+from nav.bag_reader import default_typestore
+ts = default_typestore()
+String = ts.types["std_msgs/msg/String"]
+w = RecordingWriter(sys.argv[1], sys.argv[2], flush_s=3600.0)
+w.add_topic("/instruction", "std_msgs/msg/String")
+for i in range(100):
+    w.write("/instruction", 10**18 + i * 10**8, ts.serialize_cdr(String(data=f"go {i}"), "std_msgs/msg/String"))
+    if i == 59:
+        w.flush()
+os.kill(os.getpid(), 9)
+"""
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+def test_a_killed_writer_leaves_a_bag_that_opens_with_everything_up_to_its_last_flush(
+    tmp_path: Path, storage: str
+) -> None:
+    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(tmp_path / "bag"), storage], timeout=60)
+    assert proc.returncode == -9
+    with BagReader(tmp_path / "bag") as reader:
+        assert reader.info.recovered
+        texts = [m.data for _, _, _, m in reader.messages()]
+    assert texts == [f"go {i}" for i in range(60)], "everything up to the last flush, nothing after"
+
+
+# ------------------------------------------------------------------------------------ metrics
+def test_compare_commands_counts_stop_go_and_turning_signs() -> None:
+    ref = np.array([[0.0, 0.5], [0.3, -0.5], [0.3, 0.0], [0.0, 0.0]])
+    model = np.array([[0.0, 0.4], [0.0, 0.5], [0.3, 0.01], [0.2, 0.0]])
+    m = compare_commands(model, ref)
+    assert m["mae_linear"] == pytest.approx((0.3 + 0.2) / 4)
+    assert m["mae_angular"] == pytest.approx((0.1 + 1.0 + 0.01) / 4)
+    assert m["turn_sign_agreement"] == pytest.approx(3 / 4)
+    assert m["stop_go_confusion"] == {
+        "reference_stop_model_stop": 1,
+        "reference_stop_model_go": 1,
+        "reference_go_model_stop": 1,
+        "reference_go_model_go": 1,
+    }
+
+
+# ------------------------------------------------------------------------------------ replay evaluation
+def test_replay_eval_runs_model_and_random_side_by_side_with_a_report(tmp_path: Path, models: Path) -> None:
+    from nav.replay_report import write_report
+
+    bag = write_bag(tmp_path / "bag", seconds=4.0)
+    summary, results = replay_eval(
+        ReplayEvalConfig(bag=bag, models_dir=models, variants=("small", "random")), log=lambda _: None
+    )
+    assert summary["topics"]["reference"] == "/nav/teacher_cmd"
+    assert summary["topics"]["instruction"] == "/instruction"
+    assert not summary["lidar_only"]
+    for name in ("small", "random"):
+        m = summary["variants"][name]
+        assert m["ticks"] >= 35 and m["compared_ticks"] >= 35
+        assert m["real_time_factor"] > 0 and m["messages_per_second"] > 0
+        assert 0.0 <= m["turn_sign_agreement"] <= 1.0
+        assert sum(m["stop_go_confusion"].values()) == m["compared_ticks"]
+    assert summary["variants"]["small"]["zero_reasons"].keys() <= {"no camera message yet", "no scan message yet"}
+    assert summary["real_time_factor"] == summary["variants"]["small"]["real_time_factor"]
+    report = write_report(tmp_path / "report", summary, results)
+    text = report.read_text()
+    assert "| small |" in text and "| random |" in text
+    assert (tmp_path / "report" / "commands.png").stat().st_size > 1000
+
+
+def test_a_bag_without_camera_runs_lidar_only_and_says_so(tmp_path: Path, models: Path) -> None:
+    bag = write_bag(tmp_path / "bag", seconds=2.0, camera=False, beams=720)
+    summary, _ = replay_eval(ReplayEvalConfig(bag=bag, models_dir=models), log=lambda _: None)
+    assert summary["lidar_only"]
+    assert any("lidar only" in n for n in summary["notes"])
+    assert summary["variants"]["small"]["compared_ticks"] > 0
+
+
+def test_a_bag_without_instruction_needs_one_from_the_command_line(tmp_path: Path, models: Path) -> None:
+    bag = write_bag(tmp_path / "bag", seconds=2.0, instruction=None)
+    with pytest.raises(BagError, match="no instruction in the bag.*--instruction"):
+        _eval(bag, models)
+    summary = _eval(bag, models, instruction="find the blue ball")
+    assert summary["variants"]["small"]["ticks"] > 0
+    assert any("find the blue ball" in n for n in summary["notes"])
