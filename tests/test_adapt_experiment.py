@@ -11,7 +11,6 @@ import torch
 import yaml
 
 from configs import config_dir
-
 from nav.adapt_experiment import run_adapt_experiment
 from nav.cli import main
 from nav.cpu_load import CpuBurners
@@ -41,7 +40,8 @@ def test_burners_load_the_cpu_and_always_stop() -> None:
             pids = [p.pid for p in burners._procs]
             assert psutil.Process(pids[0]).cpu_percent(interval=0.3) > 50.0
             raise RuntimeError("an error inside the block")
-    assert burners.alive == 0 and not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie" for pid in pids)
+    assert burners.alive == 0
+    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie" for pid in pids)
 
 
 def test_a_short_run_reports_every_run(tmp_path: Path) -> None:

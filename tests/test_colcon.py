@@ -51,7 +51,7 @@ def install(tmp_path_factory) -> Path:
 def test_every_node_of_the_graph_is_an_executable_under_lib_nav(install):
     executables = {spec.executable for spec in load_graph().nodes}
 
-    assert executables == {"sim_node", "agent_node", "mux_node", "joy_teleop_node"}
+    assert executables == {"sim_node", "agent_node", "resource_monitor_node", "mux_node", "joy_teleop_node"}
     for name in [*executables, "nav"]:
         path = install / "lib" / "nav" / name
         assert path.is_file() and os.access(path, os.X_OK), path

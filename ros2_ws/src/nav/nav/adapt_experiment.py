@@ -149,7 +149,8 @@ def run_adapt_experiment(
     sim = load_sim_config()
     steps = max(1, round(chosen_profile.episode_seconds * sim.task.control_hz))
     sim = sim.replace(task=dataclasses.replace(sim.task, action_latency=True, max_episode_steps=steps))
-    controllers = load_policies(Path(models_dir), _variants_needed(config, monitor_config), ScanGeometry.from_lidar_config(sim.lidar))
+    geometry = ScanGeometry.from_lidar_config(sim.lidar)
+    controllers = load_policies(Path(models_dir), _variants_needed(config, monitor_config), geometry)
     unknown = [r for r in config.runs if r != "adaptive" and r.removeprefix("static_") not in controllers]
     if unknown:
         raise ValueError(f"runs {unknown} name variants that are not loaded: {sorted(controllers)}")
@@ -268,9 +269,7 @@ def _rates(log: _RunLog, mask: np.ndarray, budget_ms: float, control_hz: float) 
 def _episode_metrics(episodes: list[_Episode]) -> dict[str, Any]:
     from sim.metrics import EpisodeResult, spl, success_rate
 
-    done = [
-        EpisodeResult(e.success, e.shortest_path_length, e.path_length, 0, 0.0, 0) for e in episodes if e.done
-    ]
+    done = [EpisodeResult(e.success, e.shortest_path_length, e.path_length, 0, 0.0, 0) for e in episodes if e.done]
     return {"episodes": len(done), "success_rate": success_rate(done), "spl": spl(done)}
 
 
@@ -296,7 +295,8 @@ def _fmt(x: float, digits: int = 3) -> str:
 
 def format_table(summary: dict[str, dict[str, Any]]) -> str:
     rows = [
-        "| run | episodes | success | SPL | miss rate | miss rate (contention) | p95 ms | share small / medium / large | switches |",
+        "| run | episodes | success | SPL | miss rate | miss rate (contention) | p95 ms "
+        "| share small / medium / large | switches |",
         "|---|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for run, s in summary.items():
@@ -305,7 +305,8 @@ def format_table(summary: dict[str, dict[str, Any]]) -> str:
         share = " / ".join(f"{s['share'].get(v, 0.0):.2f}" for v in ("small", "medium", "large"))
         rows.append(
             f"| {run} | {s['episodes']} | {_fmt(s['success_rate'])} | {_fmt(s['spl'])} | "
-            f"{_fmt(s['deadline_miss_rate'])} | {_fmt(miss_c)} | {_fmt(s['latency_p95_ms'], 1)} | {share} | {s['switches']} |"
+            f"{_fmt(s['deadline_miss_rate'])} | {_fmt(miss_c)} | {_fmt(s['latency_p95_ms'], 1)} | {share} "
+            f"| {s['switches']} |"
         )
     return "\n".join(rows)
 
@@ -370,7 +371,8 @@ def _write_report(
         f"# nav experiment adapt{' --quick' if quick else ''}",
         "",
         f"Load profile (control-loop time): {phases}; episodes of at most {chosen_profile.episode_seconds:g} s, "
-        "back to back from the same seeds in every run (an episode still running at the end is not counted). Budget {monitor.budget_ms:g} ms per tick; a variant fits at "
+        "back to back from the same seeds in every run (an episode still running at the end is not counted). "
+        f"Budget {monitor.budget_ms:g} ms per tick; a variant fits at "
         f"p{monitor.tail_percentile:g} <= {monitor.fit_limit_ms:g} ms, steps up at <= {monitor.step_up_limit_ms:g} ms.",
         "",
         format_table(summary),

@@ -13,6 +13,9 @@ A thin rclpy wrapper over :class:`nav.agent.AgentCore` (the decisions live there
   why, whenever an input is missing or stale, the instruction is unusable or the model fails.
 * Publishes diagnostic_msgs/DiagnosticArray on ``topics.diagnostics``: state, variant, the reason
   for a stop, and per-tick timing (p50/p99 over the last ticks, deadline misses).
+* Publishes one diagnostic_msgs/DiagnosticStatus per tick on ``topics.agent_timing`` (for the
+  resource monitor): ``variant``, ``tick_ms`` (the tick's compute time) and ``inferred`` (whether
+  the model ran, or the tick gave zero without it).
 * Every model variant found under ``agent.models_dir`` is loaded at start-up (and the sentence
   encoder with them), so a switch costs nothing on the control path.
 """
@@ -115,6 +118,7 @@ class AgentNode(Node):
         self.create_subscription(String, topics.variant, self._on_variant, EVENT_QOS)
         self._cmd = self.create_publisher(Twist, topics.cmd_nav, COMMAND_QOS)
         self._diag = self.create_publisher(DiagnosticArray, topics.diagnostics, STATUS_QOS)
+        self._timing = self.create_publisher(DiagnosticStatus, topics.agent_timing, STATUS_QOS)
 
         self._last_reason: str | None = "starting"
         self._tick_ms: deque[float] = deque(maxlen=TIMING_WINDOW)
@@ -217,6 +221,7 @@ class AgentNode(Node):
         if elapsed_ms > self.period * 1000.0:
             self._misses += 1
         self._last_tick = result
+        self._publish_timing(result, elapsed_ms)
         # Log a change of state once: "camera stale (0.58 s old ...)" and "(0.68 s old ...)" are one state.
         state = None if result.reason is None else result.reason.split(" (", 1)[0]
         if state != self._last_reason:
@@ -225,6 +230,16 @@ class AgentNode(Node):
             else:
                 self.get_logger().warning(f"zero velocity: {result.reason}")
             self._last_reason = state
+
+    def _publish_timing(self, result: TickResult, elapsed_ms: float) -> None:
+        status = DiagnosticStatus(name="nav: agent tick", hardware_id="agent")
+        status.level = DiagnosticStatus.OK if result.ok else DiagnosticStatus.WARN
+        status.values = [
+            KeyValue(key="variant", value=result.variant),
+            KeyValue(key="tick_ms", value=f"{elapsed_ms:.3f}"),
+            KeyValue(key="inferred", value="true" if result.ok else "false"),
+        ]
+        self._timing.publish(status)
 
     def _publish_diagnostics(self) -> None:
         result = self._last_tick

@@ -38,8 +38,10 @@ __all__ = [
     "DEFAULT_MONITOR_CONFIG",
     "Decision",
     "MonitorConfig",
+    "MonitorNodeConfig",
     "VariantMonitor",
     "load_monitor_config",
+    "load_monitor_node_config",
 ]
 
 DEFAULT_MONITOR_CONFIG = "monitor.yaml"
@@ -114,6 +116,23 @@ def load_monitor_config(path: str | Path = DEFAULT_MONITOR_CONFIG) -> MonitorCon
 
 
 @dataclass(frozen=True)
+class MonitorNodeConfig:
+    sample_period_s: float = 1.0
+    """Resource readings and diagnostics once per this."""
+    pin: str = ""
+    """A variant to run whatever the load; empty: decide by latency."""
+
+    def __post_init__(self) -> None:
+        if self.sample_period_s <= 0:
+            raise ValueError("sample_period_s must be > 0")
+
+
+def load_monitor_node_config(path: str | Path = DEFAULT_MONITOR_CONFIG) -> MonitorNodeConfig:
+    """Read the ``node`` section of ``path`` (default ``configs/monitor.yaml``)."""
+    return load(MonitorNodeConfig, path, section="node")
+
+
+@dataclass(frozen=True)
 class Decision:
     variant: str
     """The variant the agent should run."""
@@ -130,7 +149,9 @@ class VariantMonitor:
         if available is not None:
             unknown = sorted(set(available) - set(ladder))
             if unknown:
-                raise ValueError(f"variants {unknown} have no relative_cost in the monitor config; known: {list(ladder)}")
+                raise ValueError(
+                    f"variants {unknown} have no relative_cost in the monitor config; known: {list(ladder)}"
+                )
             ladder = tuple(v for v in ladder if v in available)
             if not ladder:
                 raise ValueError("no variant available to choose from")
@@ -230,9 +251,8 @@ class VariantMonitor:
         misses = self.miss_count()
         if misses >= cfg.miss_threshold and index > 0:
             target = self._largest_fitting(below=index, limit=cfg.fit_limit_ms) or self.ladder[0]
-            return self._switch(
-                now, target, f"sustained misses: {misses} of the last {len(self._misses)} ticks over {cfg.budget_ms:g} ms"
-            )
+            why = f"sustained misses: {misses} of the last {len(self._misses)} ticks over {cfg.budget_ms:g} ms"
+            return self._switch(now, target, why)
         tail = self.measured_tail(current)
         if tail is None:
             return self._to(current, f"measuring {current} ({len(self._windows[current])}/{cfg.min_samples} samples)")
