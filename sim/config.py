@@ -227,6 +227,10 @@ class TaskConfig:
     collision_mode: Literal["end", "penalise"] = "end"
     start_min_distance: float = 1.5
     """Least straight-line distance from the start to the named target (m)."""
+    start_in_view: bool = True
+    """Start where nothing blocks the straight line from the robot to the named target, so turning on
+    the spot brings it into view (the task is room-scale navigation to a visible object, not
+    exploration for a hidden one). Falls back to any start when no cell qualifies."""
     instruction_split: Literal["train", "heldout"] = "train"
     world_split: Literal["train", "unseen"] = "train"
     train_worlds: int = 1000

@@ -26,7 +26,14 @@ from scipy import ndimage
 
 from sim.bullet import p
 from sim.config import SimConfig, TaskConfig, load_sim_config
-from sim.grid import OccupancyGrid, any_angle_length, build_grid, distance_to_target_surface, geodesic_field
+from sim.grid import (
+    OccupancyGrid,
+    any_angle_length,
+    build_grid,
+    distance_to_target_surface,
+    geodesic_field,
+    line_of_sight,
+)
 from sim.instructions import Goal, InstructionError, generate_instruction, parse_goal
 from sim.robot import DiffDriveRobot, Pose2D
 from sim.scene import Scene, build_scene, connect
@@ -205,8 +212,29 @@ class LangNavEnv(gym.Env):
         if len(candidates) == 0:
             raise RuntimeError(f"world {self.episode.world.seed if self.episode else '?'}: no free start cell")
         i, j = candidates[int(rng.integers(len(candidates)))]
+        if cfg.task.start_in_view:
+            i, j = self._first_in_view(grid, candidates, target, rng, default=(i, j))
         x, y = grid.to_world(i, j)
         return Pose2D(float(x), float(y), float(rng.uniform(-math.pi, math.pi)))
+
+    @staticmethod
+    def _first_in_view(
+        grid: OccupancyGrid,
+        candidates: np.ndarray,
+        target: Target,
+        rng: np.random.Generator,
+        default: tuple[int, int],
+    ) -> tuple[int, int]:
+        """A random candidate cell with a clear line to the target (walls, obstacles and the other
+        objects block it), or ``default`` when none has."""
+        xs, ys = grid.cell_centres()
+        free = ~grid.occupied | (distance_to_target_surface(target, xs, ys) <= grid.resolution)
+        goal = grid.to_cell(target.x, target.y)
+        for k in rng.permutation(len(candidates)):
+            cell = (int(candidates[k][0]), int(candidates[k][1]))
+            if line_of_sight(free, cell, goal):
+                return cell
+        return default
 
     @staticmethod
     def _cost_at(cost_to_go: np.ndarray, grid: OccupancyGrid, pose: Pose2D) -> float:
@@ -301,7 +329,23 @@ class LangNavEnv(gym.Env):
             "goal": ep.goal.name,
             "instruction": ep.instruction,
             "world_seed": ep.world.seed,
-            "target_visible_px": int(np.count_nonzero(self._frame.segmentation == ep.target_body)),
+            **self._target_view(),
+        }
+
+    def _target_view(self) -> dict[str, Any]:
+        """Privileged: where the named object is, relative to the robot and in the camera image."""
+        ep, pose = self.episode, self._pose
+        assert ep is not None and self._frame is not None
+        mask = self._frame.segmentation == ep.target_body
+        columns = np.nonzero(mask.any(axis=0))[0]
+        width = mask.shape[1]
+        bearing = math.atan2(ep.target.y - pose.y, ep.target.x - pose.x) - pose.yaw
+        return {
+            "target_visible_px": int(np.count_nonzero(mask)),
+            # -1 left edge .. 1 right edge; 0 when out of view (target_visible_px says which)
+            "target_column": float(2.0 * (columns.mean() + 0.5) / width - 1.0) if len(columns) else 0.0,
+            "target_bearing": math.atan2(math.sin(bearing), math.cos(bearing)),
+            "target_distance": float(distance_to_target_surface(ep.target, pose.x, pose.y)),
         }
 
     # ------------------------------------------------------------------ extras

@@ -251,3 +251,29 @@ def test_train_worlds_come_from_the_train_range():
         assert seen <= {0, 1, 2}
     finally:
         env.close()
+
+
+def test_turning_on_the_spot_at_the_start_brings_the_named_object_into_view(env):
+    """start_in_view: nothing stands between the start and the object, so one turn finds it."""
+    turn = np.array([0.0, env.config.robot.max_angular], dtype=np.float32)
+    steps_per_turn = math.ceil(2 * math.pi / (env.config.robot.max_angular * env.dt)) + 2
+    for seed in range(12):
+        _, info = env.reset(seed=seed)
+        seen = info["target_visible_px"] > 0
+        for _ in range(steps_per_turn):
+            if seen:
+                break
+            _, _, _, _, info = env.step(turn)
+            seen = info["target_visible_px"] > 0
+        assert seen, f"seed {seed}: the named object never came into view while turning at the start"
+
+
+def test_info_says_where_the_named_object_is_relative_to_the_robot(env):
+    _, info = env.reset(seed=3)
+    target, pose = env.episode.target, env.pose
+    bearing = math.atan2(target.y - pose.y, target.x - pose.x) - pose.yaw
+    assert math.isclose(info["target_bearing"], math.atan2(math.sin(bearing), math.cos(bearing)), abs_tol=1e-9)
+    assert info["target_distance"] < math.hypot(target.x - pose.x, target.y - pose.y)
+    assert -1.0 <= info["target_column"] <= 1.0
+    if info["target_visible_px"] == 0:
+        assert info["target_column"] == 0.0
