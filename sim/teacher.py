@@ -98,8 +98,9 @@ class Teacher:
         heading = math.atan2(float(gy) - pose.y, float(gx) - pose.x)
         error = math.atan2(math.sin(heading - pose.yaw), math.cos(heading - pose.yaw))
         angular = float(np.clip(c.heading_gain * error, -robot.max_angular, robot.max_angular))
-        if abs(error) > math.radians(c.turn_in_place_deg):
-            return np.array([0.0, angular], dtype=np.float32)
-        remaining = surface - c.stop_distance
-        speed = robot.max_linear * min(1.0, 0.3 + remaining / c.slow_distance) * math.cos(error)
-        return np.array([max(0.0, speed), angular], dtype=np.float32)
+        # Speed is a continuous function of the state (easier to imitate than switches): it fades
+        # out with the heading error (turning on the spot beyond turn_in_place_deg) and, linearly,
+        # to zero at the stop distance.
+        aligned = max(0.0, 1.0 - abs(error) / math.radians(c.turn_in_place_deg))
+        approach = min(1.0, (surface - c.stop_distance) / c.slow_distance)
+        return np.array([robot.max_linear * aligned * approach, angular], dtype=np.float32)

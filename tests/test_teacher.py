@@ -60,7 +60,7 @@ def test_the_teacher_turns_on_the_spot_while_it_has_not_seen_the_target():
         env.close()
 
 
-def test_the_teacher_stops_once_within_its_stop_distance():
+def test_the_teacher_slows_to_a_stop_inside_the_success_radius():
     env = LangNavEnv(config=SimConfig())
     try:
         teacher = Teacher(env, TeacherConfig())
@@ -73,7 +73,13 @@ def test_the_teacher_stops_once_within_its_stop_distance():
             if terminated:
                 break
         assert terminated and info["success"]
-        np.testing.assert_array_equal(teacher.act(obs, info), np.zeros(2, dtype=np.float32))
+        assert info["target_distance"] <= env.config.task.success_radius
+        speeds = [float(teacher.act(obs, info)[0])]
+        for _ in range(60):  # keep following its own commands: it creeps to a halt, short of the object
+            obs, _, _, _, info = env.step(teacher.act(obs, info))
+            speeds.append(float(teacher.act(obs, info)[0]))
+        assert speeds[0] <= env.config.task.stop_speed
+        assert speeds[-1] < 0.01 and info["collisions"] == 0 and info["target_distance"] > 0.3
     finally:
         env.close()
 
