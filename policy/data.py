@@ -29,9 +29,29 @@ class Episode:
     """(T, 2) float32: the teacher's (linear, angular) for each observation."""
     instruction: str
     success: bool
+    aux: np.ndarray | None = None
+    """(T, len(AUX_COLUMNS)) float32 simulator truth for the auxiliary losses, or None (e.g. from a bag)."""
 
     def __len__(self) -> int:
         return len(self.labels)
+
+
+AUX_COLUMNS = ("visible", "column", "bearing", "distance", "seen")
+"""Per-step simulator truth kept beside the labels: the named object is in the camera image (0/1) and
+its column there (-1 left .. 1 right, 0 when not visible); its egocentric bearing (rad) and distance
+to its surface (m); whether the teacher has seen it yet (0/1)."""
+VISIBLE_MIN_PIXELS = 2
+"""Object pixels in the image that count as 'in view' for the auxiliary label."""
+
+
+def aux_row(info: dict[str, Any], seen: bool) -> np.ndarray:
+    """One row of :data:`AUX_COLUMNS` from the env's (privileged) ``info``."""
+    visible = info["target_visible_px"] >= VISIBLE_MIN_PIXELS
+    column = float(info["target_column"]) if visible else 0.0
+    return np.array(
+        [float(visible), column, float(info["target_bearing"]), float(info["target_distance"]), float(seen)],
+        dtype=np.float32,
+    )
 
 
 Driver = Callable[[dict[str, Any], dict[str, Any], np.ndarray], np.ndarray]
@@ -42,10 +62,11 @@ def collect_episode(env: Any, teacher: Any, seed: int, driver: Driver | None = N
     """Roll out one episode; the teacher labels every step, ``driver`` (default: the teacher) drives."""
     obs, info = env.reset(seed=seed)
     teacher.reset()
-    images, scans, odom, labels = [], [], [], []
+    images, scans, odom, labels, aux = [], [], [], [], []
     done = False
     while not done:
         label = np.asarray(teacher.act(obs, info), dtype=np.float32)
+        aux.append(aux_row(info, bool(getattr(teacher, "seen", False))))
         images.append(obs["image"])
         scans.append(obs["scan"])
         odom.append(obs["odom"])
@@ -60,6 +81,7 @@ def collect_episode(env: Any, teacher: Any, seed: int, driver: Driver | None = N
         labels=np.stack(labels),
         instruction=info["instruction"],
         success=bool(info["success"]),
+        aux=np.stack(aux),
     )
 
 
@@ -69,8 +91,12 @@ def save_episodes(path: str | Path, episodes: Sequence[Episode]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     lengths = np.array([len(e) for e in episodes], dtype=np.int64)
     tmp = path.with_suffix(".tmp.npz")
+    extra = {}
+    if all(e.aux is not None for e in episodes):
+        extra["aux"] = np.concatenate([e.aux for e in episodes])
     np.savez_compressed(
         tmp,
+        **extra,
         images=np.concatenate([e.images for e in episodes]),
         scans=np.concatenate([e.scans for e in episodes]),
         odom=np.concatenate([e.odom for e in episodes]),
@@ -106,6 +132,7 @@ def load_episodes(path: str | Path) -> list[Episode]:
                 labels=arrays["labels"][sl],
                 instruction=str(arrays["instructions"][k]),
                 success=bool(arrays["success"][k]),
+                aux=arrays["aux"][sl] if "aux" in arrays else None,
             )
         )
     return episodes

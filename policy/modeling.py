@@ -18,11 +18,18 @@ One sub-encoder per observation key, then fusion, memory and an action head::
   seen and then lost from view is remembered.
 * **Output**: a normalised action in ``[-1, 1]^2`` (tanh); :meth:`NavPolicy.scale_action` turns it
   into (m/s, rad/s) with the config's limits.
+* **Auxiliary heads** (training signal only; :meth:`NavPolicy.step` returns them, ``forward`` does
+  not): from the instruction-conditioned image features, whether the named object is in view and
+  where (image column); from the memory, the object's egocentric bearing and distance and whether it
+  has been seen yet. They supervise the grounding and the memory densely with simulator truth; the
+  action never depends on them.
 
 Every variant has the same inputs and outputs; only the sizes inside differ.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -30,7 +37,17 @@ from torchvision.ops import Conv2dNormActivation, SqueezeExcitation
 
 from policy.configuration import PolicyConfig
 
-__all__ = ["LIDAR_SECTORS", "ODOM_FEATURES", "VISION_GRID", "NavPolicy", "default_device", "parameter_count"]
+__all__ = [
+    "AUX_MEMORY",
+    "AUX_VIEW",
+    "LIDAR_SECTORS",
+    "ODOM_FEATURES",
+    "VISION_GRID",
+    "NavPolicy",
+    "StepOutput",
+    "default_device",
+    "parameter_count",
+]
 
 VISION_GRID = (2, 4)
 """(rows, columns) the last vision feature map is average-pooled to."""
@@ -38,6 +55,23 @@ LIDAR_SECTORS = 16
 """Sectors (22.5 deg each) the lidar features are max-pooled to."""
 ODOM_FEATURES = 32
 """Width of the odometry embedding."""
+AUX_VIEW = ("visible_logit", "column")
+"""Outputs of the view head: named object in the image (logit), its column in [-1, 1] (left -1)."""
+AUX_MEMORY = ("bearing_sin", "bearing_cos", "distance", "seen_logit")
+"""Outputs of the memory head: egocentric bearing of the object, its distance (/ lidar range), seen yet (logit)."""
+
+
+class StepOutput(NamedTuple):
+    """Everything one control step computes (:meth:`NavPolicy.step`)."""
+
+    action: torch.Tensor
+    """``(B, 2)`` normalised action in ``[-1, 1]``."""
+    hidden: torch.Tensor
+    """``(B, hidden_size)`` the new memory."""
+    view: torch.Tensor
+    """``(B, len(AUX_VIEW))`` auxiliary view outputs."""
+    memory: torch.Tensor
+    """``(B, len(AUX_MEMORY))`` auxiliary memory outputs."""
 
 
 def default_device() -> torch.device:
@@ -151,6 +185,8 @@ class NavPolicy(nn.Module):
         self.head = nn.Sequential(
             nn.Linear(config.hidden_size + fusion, fusion), nn.ReLU(inplace=True), nn.Linear(fusion, 2)
         )
+        self.view_head = nn.Linear(fusion, len(AUX_VIEW))
+        self.memory_head = nn.Linear(config.hidden_size, len(AUX_MEMORY))
         nn.init.uniform_(self.head[-1].weight, -1e-3, 1e-3)  # start near "stand still"
         nn.init.zeros_(self.head[-1].bias)
         self.register_buffer(
@@ -174,6 +210,18 @@ class NavPolicy(nn.Module):
         odom: torch.Tensor,
         hidden: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One control step: ``(action, new_hidden)`` (the arguments as in :meth:`step`)."""
+        out = self.step(image, scan, text, odom, hidden)
+        return out.action, out.hidden
+
+    def step(
+        self,
+        image: torch.Tensor,
+        scan: torch.Tensor,
+        text: torch.Tensor,
+        odom: torch.Tensor,
+        hidden: torch.Tensor | None = None,
+    ) -> StepOutput:
         """One control step.
 
         Args:
@@ -184,14 +232,16 @@ class NavPolicy(nn.Module):
             hidden: ``(B, hidden_size)`` memory from the previous step; ``None`` at an episode start.
 
         Returns:
-            ``(action, new_hidden)``: the normalised action ``(B, 2)`` in ``[-1, 1]`` and the memory.
+            :class:`StepOutput`: the normalised action ``(B, 2)`` in ``[-1, 1]``, the memory and the
+            auxiliary outputs.
         """
         self._check_inputs(image, scan, text, odom, hidden)
         if hidden is None:
             hidden = self.initial_hidden(image.shape[0], image.device)
+        vision = self.encode_vision(image, text)
         features = torch.cat(
             [
-                self.encode_vision(image, text),
+                vision,
                 self.lidar_proj(self.lidar(scan)),
                 self.text_proj(text),
                 self.odom_proj(odom if self.config.use_odom else torch.zeros_like(odom)),
@@ -201,7 +251,7 @@ class NavPolicy(nn.Module):
         fused = self.fuse(features)
         new_hidden = self.memory(fused, hidden)
         action = torch.tanh(self.head(torch.cat([new_hidden, fused], dim=1)))
-        return action, new_hidden
+        return StepOutput(action, new_hidden, self.view_head(vision), self.memory_head(new_hidden))
 
     def scale_action(self, action: torch.Tensor) -> torch.Tensor:
         """Normalised ``(..., 2)`` action -> (linear m/s, angular rad/s) within the config's limits."""

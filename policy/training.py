@@ -53,7 +53,7 @@ from configs import load
 from policy.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from policy.configuration import PolicyConfig, get_variant
 from policy.controller import PolicyController
-from policy.data import Episode, collect_episode, load_episodes, save_episodes
+from policy.data import AUX_COLUMNS, Episode, collect_episode, load_episodes, save_episodes
 from policy.model_io import save_model
 from policy.modeling import NavPolicy
 from policy.processing import PolicyProcessor, ScanGeometry
@@ -101,6 +101,10 @@ class TrainConfig:
     """AdamW decoupled weight decay."""
     grad_clip: float = 1.0
     """Gradient norm clip (0: off)."""
+    aux_weight: float = 0.5
+    """Weight of the auxiliary losses (object in view and where; its bearing, distance and whether it
+    was seen, from the memory) against the action loss (0: off). Steps without simulator truth (e.g.
+    from bags) only train the action."""
     workers: int = 2
     """Collection processes (1: collect in the training process)."""
     shard_episodes: int = 25
@@ -109,6 +113,9 @@ class TrainConfig:
     """Run folder: ``data/`` shards, ``checkpoints/``, ``tb/`` TensorBoard, ``model/`` the result."""
     eval_episodes: int = 50
     """Closed-loop evaluation episodes on unseen worlds at the end."""
+    stage_eval_episodes: int = 20
+    """Closed-loop episodes on unseen worlds after each stage's training, for the log and TensorBoard
+    (0: none)."""
     checkpoint_every_steps: int = 200
     """Optimiser steps between checkpoints (and one at every epoch end)."""
     sim_config: str = "sim.yaml"
@@ -130,7 +137,14 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        non_negative = ("dagger_rounds", "dagger_episodes_per_round", "epochs_dagger", "burn_in", "torch_threads")
+        non_negative = (
+            "dagger_rounds",
+            "dagger_episodes_per_round",
+            "epochs_dagger",
+            "burn_in",
+            "torch_threads",
+            "stage_eval_episodes",
+        )
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -138,8 +152,8 @@ class TrainConfig:
             raise ValueError("dagger_episodes_per_round must be >= 1 when dagger_rounds > 0")
         if not 0.0 <= self.dagger_beta <= 1.0:
             raise ValueError(f"dagger_beta must be in [0, 1], got {self.dagger_beta}")
-        if self.learning_rate <= 0 or self.weight_decay < 0 or self.grad_clip < 0:
-            raise ValueError("learning_rate must be > 0, weight_decay and grad_clip >= 0")
+        if self.learning_rate <= 0 or self.weight_decay < 0 or self.grad_clip < 0 or self.aux_weight < 0:
+            raise ValueError("learning_rate must be > 0, weight_decay, grad_clip and aux_weight >= 0")
         if not self.variant or not self.out_dir:
             raise ValueError("variant and out_dir must be non-empty")
 
@@ -321,6 +335,10 @@ class SequenceDataset:
         self.scans = np.concatenate([e.scans for e in episodes])
         self.odom = np.concatenate([e.odom for e in episodes])
         self.labels = np.concatenate([e.labels for e in episodes])
+        missing = np.full((1, len(AUX_COLUMNS)), np.nan, dtype=np.float32)
+        self.aux = np.concatenate(
+            [e.aux if e.aux is not None else np.repeat(missing, len(e), axis=0) for e in episodes]
+        ).astype(np.float32)
         names = sorted({e.instruction for e in episodes})
         self.text_table = np.stack([embeddings[n] for n in names]).astype(np.float32)
         lengths = np.array([len(e) for e in episodes])
@@ -372,6 +390,10 @@ class SequenceDataset:
         return rows, valid, train, burn
 
 
+DISTANCE_SCALE = 5.0
+"""Metres per unit of the auxiliary distance output."""
+
+
 def sequence_loss(
     model: NavPolicy,
     inputs: Any,
@@ -379,11 +401,16 @@ def sequence_loss(
     valid: torch.Tensor,
     train: torch.Tensor,
     burn: int,
-) -> torch.Tensor:
-    """Masked MSE over a ``(B, W)`` batch of sequences, the memory carried step by step.
+    aux: torch.Tensor | None = None,
+    aux_weight: float = 0.0,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Masked loss over a ``(B, W)`` batch of sequences, the memory carried step by step.
 
     ``inputs`` is a :class:`PolicyInputs` of ``B * W`` rows (row-major over ``(B, W)``); the first
     ``burn`` columns only warm the memory up (no gradient). A padded step keeps the memory unchanged.
+    The loss is the MSE of the action plus ``aux_weight`` times the auxiliary losses on the steps
+    whose ``aux`` row (``(B, W, len(AUX_COLUMNS))``, NaN where unknown) is known. Returns the loss
+    and its parts (floats, for logging).
     """
     batch, width = valid.shape
     image, scan, text, odom = (x.reshape(batch, width, *x.shape[1:]) for x in inputs.as_tuple())
@@ -393,18 +420,51 @@ def sequence_loss(
             _, new = model(image[:, t], scan[:, t], text[:, t], odom[:, t], hidden)
             hidden = torch.where(valid[:, t, None], new, hidden)
     hidden = hidden.detach()
-    total = image.new_zeros(())
+    actions, views, memories = [], [], []
     for t in range(burn, width):
-        action, new = model(image[:, t], scan[:, t], text[:, t], odom[:, t], hidden)
-        hidden = torch.where(valid[:, t, None], new, hidden)
-        error = F.mse_loss(action, labels[:, t], reduction="none").mean(dim=1)
-        total = total + (error * train[:, t]).sum()
-    return total / train.sum().clamp(min=1)
+        out = model.step(image[:, t], scan[:, t], text[:, t], odom[:, t], hidden)
+        hidden = torch.where(valid[:, t, None], out.hidden, hidden)
+        actions.append(out.action)
+        views.append(out.view)
+        memories.append(out.memory)
+    weight = train[:, burn:]
+    count = weight.sum().clamp(min=1)
+    action_error = F.mse_loss(torch.stack(actions, 1), labels[:, burn:], reduction="none").mean(dim=2)
+    action_loss = (action_error * weight).sum() / count
+    parts = {"action": float(action_loss.detach())}
+    if aux is None or aux_weight <= 0:
+        return action_loss, parts
+    aux_loss = _aux_loss(torch.stack(views, 1), torch.stack(memories, 1), aux[:, burn:], weight, parts)
+    return action_loss + aux_weight * aux_loss, parts
+
+
+def _aux_loss(
+    view: torch.Tensor, memory: torch.Tensor, truth: torch.Tensor, weight: torch.Tensor, parts: dict[str, float]
+) -> torch.Tensor:
+    """The auxiliary losses (see :data:`policy.data.AUX_COLUMNS`), each a masked mean."""
+    known = torch.isfinite(truth[..., 0]).float() * weight
+    truth = torch.nan_to_num(truth)
+    visible, column, bearing, distance, seen = truth.unbind(-1)
+
+    def masked(error: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return (error * mask).sum() / mask.sum().clamp(min=1)
+
+    terms = {
+        "in_view": masked(F.binary_cross_entropy_with_logits(view[..., 0], visible, reduction="none"), known),
+        "column": masked((view[..., 1] - column) ** 2, known * visible),
+        "seen": masked(F.binary_cross_entropy_with_logits(memory[..., 3], seen, reduction="none"), known),
+        "bearing": masked(
+            (memory[..., 0] - torch.sin(bearing)) ** 2 + (memory[..., 1] - torch.cos(bearing)) ** 2, known * seen
+        ),
+        "distance": masked((memory[..., 2] - distance / DISTANCE_SCALE) ** 2, known * seen),
+    }
+    parts.update({f"aux_{k}": float(v.detach()) for k, v in terms.items()})
+    return sum(terms.values(), torch.zeros((), device=view.device))
 
 
 def make_batch(
     dataset: SequenceDataset, chunks: np.ndarray, processor: PolicyProcessor, geometry: ScanGeometry
-) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor, int]:
+) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor, int, torch.Tensor]:
     """Pre-process the rows of ``chunks`` through ``PolicyProcessor.batch`` (each distinct row once)."""
     rows, valid, train, burn = dataset.layout(chunks)
     unique, inverse = np.unique(rows.reshape(-1), return_inverse=True)
@@ -418,7 +478,8 @@ def make_batch(
     gather = torch.from_numpy(inverse.reshape(-1))
     inputs = type(prepared)(*(x[gather] for x in prepared.as_tuple()))
     labels = torch.from_numpy(processor.normalise_action(dataset.labels[rows]))
-    return inputs, labels, torch.from_numpy(valid), torch.from_numpy(train).float(), burn
+    aux = torch.from_numpy(dataset.aux[rows])
+    return inputs, labels, torch.from_numpy(valid), torch.from_numpy(train).float(), burn, aux
 
 
 # ------------------------------------------------------------------------------------ the run
@@ -534,8 +595,10 @@ def train(config: TrainConfig, log: Log = print, progress: bool = True) -> Path:
                         lr = _cosine_lr(config.learning_rate, epoch * len(batches) + index, total)
                         for group in optimizer.param_groups:
                             group["lr"] = lr
-                        inputs, labels, valid, train_mask, burn = make_batch(dataset, chunks, processor, geometry)
-                        loss = sequence_loss(model, inputs, labels, valid, train_mask, burn)
+                        inputs, labels, valid, train_mask, burn, aux = make_batch(dataset, chunks, processor, geometry)
+                        loss, parts = sequence_loss(
+                            model, inputs, labels, valid, train_mask, burn, aux, config.aux_weight
+                        )
                         optimizer.zero_grad(set_to_none=True)
                         loss.backward()
                         if config.grad_clip > 0:
@@ -546,8 +609,10 @@ def train(config: TrainConfig, log: Log = print, progress: bool = True) -> Path:
                         state["batch"] = index + 1
                         step = state["global_step"]
                         writer.add_scalar("train/loss", loss.item(), step)
+                        for name, value in parts.items():
+                            writer.add_scalar(f"train/{name}", value, step)
                         writer.add_scalar("train/lr", lr, step)
-                        bar.set_postfix(loss=f"{loss.item():.4f}")
+                        bar.set_postfix(loss=f"{loss.item():.4f}", action=f"{parts['action']:.4f}")
                         if step % config.checkpoint_every_steps == 0 and state["batch"] < len(batches):
                             checkpoint_now()
                 finally:
@@ -568,6 +633,17 @@ def train(config: TrainConfig, log: Log = print, progress: bool = True) -> Path:
                 state["stage"], state["epoch"], state["batch"] = stage + 1, 0, 0
                 checkpoint_now()
             del dataset
+            if config.stage_eval_episodes > 0:
+                model.eval()
+                stage_config = EvalConfig(
+                    episodes=config.stage_eval_episodes, seed=config.seed + 7919, world_split="unseen", progress=False
+                )
+                summary, _ = evaluate(lambda env: PolicyController(model, processor, geometry), stage_config, sim)
+                log(f"stage {stage} closed loop on unseen worlds: {summary}")
+                for key in ("success_rate", "spl", "collision_rate"):
+                    if isinstance(summary.get(key), (int, float)):
+                        writer.add_scalar(f"stage_eval/{key}", summary[key], stage)
+                model.train()
 
         model.eval()
         eval_config = EvalConfig(

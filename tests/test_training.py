@@ -11,10 +11,13 @@ import yaml
 
 from configs import ConfigError, load_yaml
 from policy.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from policy.configuration import get_variant
 from policy.controller import PolicyController
+from policy.data import AUX_COLUMNS, Episode
 from policy.model_io import load_model
+from policy.modeling import NavPolicy
 from policy.processing import PolicyProcessor, ScanGeometry
-from policy.training import TrainConfig, load_train_config, train
+from policy.training import SequenceDataset, TrainConfig, load_train_config, make_batch, sequence_loss, train
 from sim.config import load_sim_config
 from sim.env import make_env
 from sim.rollout import run_episode
@@ -51,6 +54,7 @@ def tiny_config(out_dir: Path, sim: Path, **overrides: object) -> TrainConfig:
         out_dir=str(out_dir),
         eval_episodes=2,
         checkpoint_every_steps=5,
+        stage_eval_episodes=1,
         sim_config=str(sim),
     )
     fields.update(overrides)
@@ -180,3 +184,47 @@ def test_checkpoint_round_trips_weights_and_adam_state_without_pickle(tmp_path: 
     ]
     assert latest_checkpoint(tmp_path).name == "step-000000005"
     assert np.isfinite(load_checkpoint(latest_checkpoint(tmp_path)).model_state["0.weight"].numpy()).all()
+
+
+def synthetic_episode(steps: int, with_truth: bool, seed: int) -> Episode:
+    rng = np.random.default_rng(seed)
+    truth = np.column_stack(
+        [
+            rng.integers(0, 2, steps),
+            rng.uniform(-1, 1, steps),
+            rng.uniform(-3, 3, steps),
+            rng.uniform(0, 5, steps),
+            np.ones(steps),
+        ]
+    ).astype(np.float32)
+    return Episode(
+        images=rng.integers(0, 255, (steps, 64, 64, 3), dtype=np.uint8),
+        scans=rng.uniform(0.2, 8.0, (steps, 360)).astype(np.float32),
+        odom=np.zeros((steps, 2), np.float32),
+        labels=rng.uniform(-0.5, 0.5, (steps, 2)).astype(np.float32),
+        instruction="go to the red cube",
+        success=True,
+        aux=truth if with_truth else None,
+    )
+
+
+@pytest.mark.parametrize("with_truth", [True, False])
+def test_auxiliary_heads_learn_only_from_steps_with_simulator_truth(with_truth: bool) -> None:
+    config = get_variant("small")
+    model = NavPolicy(config)
+    processor = PolicyProcessor(config)
+    episodes = [synthetic_episode(12, with_truth, seed) for seed in range(2)]
+    dataset = SequenceDataset(episodes, {"go to the red cube": np.zeros(384, np.float32)}, 6, 2)
+    geometry = ScanGeometry.full_circle(360, 0.12, 8.0)
+    inputs, labels, valid, train_mask, burn, aux = make_batch(dataset, np.arange(len(dataset)), processor, geometry)
+    assert aux.shape[-1] == len(AUX_COLUMNS)
+    loss, parts = sequence_loss(model, inputs, labels, valid, train_mask, burn, aux, aux_weight=0.5)
+    loss.backward()
+    view_grad = model.view_head.weight.grad
+    assert torch.isfinite(loss) and "action" in parts
+    if with_truth:
+        assert {"aux_in_view", "aux_bearing", "aux_distance", "aux_seen", "aux_column"} <= parts.keys()
+        assert view_grad is not None and view_grad.abs().sum() > 0
+    else:
+        assert view_grad is None or view_grad.abs().sum() == 0
+        assert model.head[-1].weight.grad.abs().sum() > 0  # the action is still learned
