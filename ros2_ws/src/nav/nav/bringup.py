@@ -103,6 +103,10 @@ class BringupConfig:
     """Extra parameters per node name, e.g. ``{"sim": {"world_seed": 3, "real_time": False}}``."""
     only: tuple[str, ...] = ()
     """Run only these of the selected nodes (empty: all of them)."""
+    record: str | Path | None = None
+    """Also run the recorder (:mod:`nav.recorder_node`), writing a rosbag2 bag into this new folder."""
+    record_storage: str = ""
+    """``mcap`` or ``sqlite3`` for ``record`` (empty: ``record.storage`` of bags.yaml)."""
     env: Mapping[str, str] = field(default_factory=dict)
     """Extra environment for every node (``ROS_DOMAIN_ID``, ``PYTHONPATH``...)."""
     python: str = sys.executable
@@ -128,6 +132,8 @@ class BringupConfig:
                     raise ValueError(f"node_params[{node!r}][{key!r}] must be a str, int, float or bool, got {value!r}")
                 if key == "config":
                     raise ValueError("set the config file with BringupConfig.config, not node_params")
+        if self.record is not None and Path(self.record).exists():
+            raise ValueError(f"--record {self.record}: exists already; a recording never overwrites a bag")
 
     def selected(self, graph: Graph) -> list[NodeSpec]:
         specs = graph.selected(self.sim)
@@ -226,6 +232,12 @@ class GraphProcesses:
         self.config = config
         self.ros_yaml = resolve_config_path(config.config)
         self.specs = config.selected(load_graph(resolve_config_path(config.graph)))
+        record_params: dict[str, ParamValue] = {}
+        if config.record is not None:  # first, so that it hears the graph from its first message
+            self.specs.insert(0, NodeSpec("recorder", "recorder_node", "nav.recorder_node", "always", respawn=False))
+            record_params = {"out": str(Path(config.record).resolve())}
+            if config.record_storage:
+                record_params["storage"] = config.record_storage
         self._out = out
         self._out_lock = threading.Lock()
         self._logs: dict[str, IO[str]] = {}
@@ -237,6 +249,8 @@ class GraphProcesses:
             if spec.module == "nav.sim_node" and config.instruction is not None:
                 params["instruction"] = config.instruction
             params.update(config.node_params.get(spec.name, {}))
+            if spec.module == "nav.recorder_node":
+                params.update(record_params)
             self.nodes[spec.name] = _Node(spec, node_command(spec, self.ros_yaml, params, config.python))
 
     # ------------------------------------------------------------------ output
@@ -477,6 +491,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--graph", default=DEFAULT_GRAPH, help="graph.yaml (path or name)")
     parser.add_argument("--log-dir", default=None, help="also write each node's output to <dir>/<node>.log")
     parser.add_argument("--only", nargs="+", default=(), metavar="NODE", help="run only these nodes")
+    parser.add_argument("--record", default=None, metavar="DIR", help="record a rosbag2 bag into DIR (a new folder)")
+    parser.add_argument("--storage", default="", choices=["", "mcap", "sqlite3"], help="bag storage for --record")
     parser.add_argument(
         "-p",
         "--param",
@@ -514,6 +530,8 @@ def config_from_args(args: argparse.Namespace) -> BringupConfig:
         log_dir=args.log_dir,
         node_params=params,
         only=tuple(args.only),
+        record=args.record,
+        record_storage=args.storage,
     )
 
 

@@ -54,6 +54,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "the privileged teacher drives instead, in-process (as with --teacher)"
         )
         args.teacher = True
+    if args.teacher and args.record:
+        print(
+            "nav demo: error: --record records the ROS graph, which needs a model for the agent "
+            "(models/<variant>/manifest.json); the in-process teacher run publishes nothing to record",
+            file=sys.stderr,
+        )
+        return 2
     if args.teacher:
         from sim.demo import DemoConfig, run_demo
 
@@ -68,6 +75,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 out_dir=Path(args.out),
                 variant=args.variant,
                 timeout_s=args.timeout,
+                record=Path(args.record) if args.record else None,
             ),
             log=log,
         )
@@ -283,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--teacher", action="store_true", help="let the privileged teacher drive, in-process, without ROS"
     )
     demo.add_argument("--timeout", type=float, default=180.0, help="wall-clock limit (s), start-up included")
+    demo.add_argument("--record", default=None, metavar="DIR", help="record a rosbag2 bag of the graph into DIR")
     demo.add_argument("--json", action="store_true", help="end with one line of JSON (progress goes to stderr)")
     demo.set_defaults(func=cmd_demo)
 

@@ -40,6 +40,8 @@ class GraphDemoConfig:
     """ROS_DOMAIN_ID for the graph and this listener (None: the environment's)."""
     real_time: bool = True
     """Pace the simulator with the wall clock (as on a robot); False runs as fast as the stack keeps up."""
+    record: Path | None = None
+    """Also record a rosbag2 bag of the run into this new folder (``nav demo --record DIR``)."""
 
 
 class _Listener:
@@ -119,7 +121,14 @@ def run_graph_demo(config: GraphDemoConfig, log: Callable[[str], None] = print) 
         agent["models_dir"] = str(Path(config.models_dir).resolve())
     if agent:
         params["agent"] = agent
-    bringup = BringupConfig(sim=True, instruction=config.instruction, log_dir=out / "logs", node_params=params, env=env)
+    bringup = BringupConfig(
+        sim=True,
+        instruction=config.instruction,
+        log_dir=out / "logs",
+        node_params=params,
+        env=env,
+        record=config.record,
+    )
     log(f"demo: bringing up the graph in simulation for {config.instruction!r} (logs in {out / 'logs'})")
     listener = _Listener()
     started = time.monotonic()
