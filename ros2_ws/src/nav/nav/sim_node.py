@@ -16,6 +16,10 @@ publishes the outcome as JSON on ``topics.outcome`` (reliable, transient local),
 the outcome, so the files exist once it is heard), and keeps publishing sensors with the robot
 stopped. The world is not reset.
 
+With ``task.action_latency`` in the sim config, a new command acts as late in its step as it came
+after the last sensor publish (the stack's real compute and transport time); until then the
+previous command drives, as on a robot.
+
 Stamps and ``/clock``: simulated time, counted from the wall time at which the node started, so
 stamps read sensibly with or without ``use_sim_time`` (they match the wall clock in real time).
 
@@ -242,6 +246,9 @@ class SimNode(Node):
         self.epoch = time.time()
         self._cmd = (0.0, 0.0)
         self._cmd_tick: int | None = None
+        self._sensors_at = time.monotonic()
+        self._cmd_delay: float | None = None
+        """With ``task.action_latency``: how long after the last sensor publish the newest command came."""
         self._artifacts_written = False
         self._started = False
         self.pub_image = self.create_publisher(Image, topics.camera, SENSOR_QOS)
@@ -297,6 +304,7 @@ class SimNode(Node):
             return
         self._cmd = (linear, angular)
         self._cmd_tick = self.session.ticks
+        self._cmd_delay = time.monotonic() - self._sensors_at
 
     def current_command(self) -> tuple[float, float]:
         """The latest command, or zero once it is older than cmd_timeout (simulated time)."""
@@ -315,8 +323,12 @@ class SimNode(Node):
             self._started = True
             self.get_logger().info("first motion command: the episode clock starts")
         was_running = not s.ended
+        if s.env.config.task.action_latency:  # a new command acts as late as it came; an old one is in effect
+            s.env.set_action_delay(self._cmd_delay if self._cmd_delay is not None else 0.0)
+            self._cmd_delay = None
         s.step(*self.current_command())
         self.publish_sensors()
+        self._sensors_at = time.monotonic()
         if was_running and s.ended:
             self._finish(s.metrics())
 
