@@ -289,3 +289,19 @@ def test_a_bag_without_instruction_needs_one_from_the_command_line(tmp_path: Pat
     summary = _eval(bag, models, instruction="find the blue ball")
     assert summary["variants"]["small"]["ticks"] > 0
     assert any("find the blue ball" in n for n in summary["notes"])
+
+
+# ------------------------------------------------------------------------------------ training from bags
+def test_bags_become_demonstration_episodes_that_training_can_load(tmp_path: Path) -> None:
+    from nav.bag_episodes import bags_to_shard
+    from policy.data import load_episodes
+
+    write_bag(tmp_path / "bags" / "a", seconds=2.0)
+    write_bag(tmp_path / "bags" / "b", seconds=1.5, beams=720)
+    shard = bags_to_shard([tmp_path / "bags"], tmp_path / "shard.npz", log=lambda _: None)
+    episodes = load_episodes(shard)
+    assert [len(e) for e in episodes] == [pytest.approx(20, abs=1), pytest.approx(15, abs=1)]
+    for e in episodes:
+        assert e.images.shape[1:] == (64, 64, 3) and e.scans.shape[1] == 360, "the simulator's layout"
+        assert e.instruction == "go to the red cube"
+        assert np.all(np.abs(e.labels[:, 0]) <= 0.3 + 1e-6)

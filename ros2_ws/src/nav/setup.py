@@ -51,5 +51,6 @@ setup(
     maintainer="nav-stack team",
     description="nav-stack ROS 2 nodes",
     license="Apache-2.0",
-    entry_points={"console_scripts": ["nav = nav.cli:main", *node_scripts()]},
+    # recorder_node is not in the graph (it runs with `nav bringup --record`); `ros2 run nav recorder_node`.
+    entry_points={"console_scripts": ["nav = nav.cli:main", "recorder_node = nav.recorder_node:main", *node_scripts()]},
 )

@@ -186,6 +186,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = load_train_config(args.config)
     overrides = {k: v for k, v in (("variant", args.variant), ("out_dir", args.out_dir)) if v is not None}
     config = dataclasses.replace(config, **overrides)
+    if args.from_bags:
+        from nav.bag_episodes import bags_to_shard
+        from nav.bag_reader import BagError
+
+        try:
+            shard = bags_to_shard(args.from_bags, Path(config.out_dir) / "bags" / "bag-episodes.npz", log=_log(args))
+        except BagError as exc:
+            print(f"nav train: error: {exc}", file=sys.stderr)
+            return 1
+        _log(args)(
+            f"from-bags: demonstrations written to {shard} (policy.data.load_episodes reads it); "
+            "policy.training does not take bag shards yet, so no training step ran"
+        )
+        if args.json:
+            _print_json({"shard": str(shard)})
+        return 0
     model_dir = train(config, log=_log(args), progress=not args.no_progress)
     if args.json:
         from policy.model_io import read_manifest
@@ -318,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--config", default="train.yaml", help="train.yaml (path or name in configs/)")
     tr.add_argument("--variant", default=None, help="override the config's variant")
     tr.add_argument("--out-dir", default=None, help="override the config's out_dir")
+    tr.add_argument(
+        "--from-bags", nargs="+", default=None, metavar="BAG", help="turn teleop/teacher bags into demonstrations"
+    )
     tr.add_argument("--no-progress", action="store_true")
     tr.add_argument("--json", action="store_true")
     tr.set_defaults(func=cmd_train)
