@@ -31,6 +31,7 @@ __all__ = [
     "MANIFEST_FILE",
     "WEIGHTS_FILE",
     "ModelFileError",
+    "export_model",
     "load_model",
     "read_manifest",
     "save_model",
@@ -54,6 +55,9 @@ _MANIFEST_KEYS = frozenset(
         "created",
     }
 )
+
+
+_STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 class ModelFileError(ValueError):
@@ -82,19 +86,28 @@ def save_model(
     directory: str | Path,
     training_config: dict[str, Any],
     metrics: dict[str, Any],
+    weights_dtype: str = "float32",
 ) -> Path:
     """Write ``model.safetensors`` and ``manifest.json`` into ``directory`` (created); returns the folder.
 
-    Both files are written under a temporary name and renamed, so a crash never leaves a manifest
-    that describes other weights.
+    ``weights_dtype`` (``float32``, ``float16`` or ``bfloat16``) is how floating-point tensors are
+    stored (half the bytes for a model shipped in the repository); they load back into the float32
+    model. Both files are written under a temporary name and renamed, so a crash never leaves a
+    manifest that describes other weights.
     """
+    if weights_dtype not in _STORAGE_DTYPES:
+        raise ValueError(f"weights_dtype must be one of {sorted(_STORAGE_DTYPES)}, got {weights_dtype!r}")
+    storage = _STORAGE_DTYPES[weights_dtype]
     if model.config != config:
         raise ValueError(f"model was built for variant {model.config.name!r}, not the given config {config.name!r}")
     training_config = _json_ready("training_config", training_config)
     metrics = _json_ready("metrics", metrics)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    state = {
+        k: (v.detach().to("cpu", storage) if v.is_floating_point() else v.detach().to("cpu")).contiguous()
+        for k, v in model.state_dict().items()
+    }
     weights = directory / WEIGHTS_FILE
     tmp_weights = directory / (WEIGHTS_FILE + ".tmp")
     save_file(state, str(tmp_weights), metadata={"format": "nav-policy", "variant": config.name})
@@ -105,6 +118,7 @@ def save_model(
         "config": dataclasses.asdict(config),
         "weights_file": WEIGHTS_FILE,
         "weights_sha256": digest,
+        "weights_dtype": weights_dtype,
         "parameter_count": parameter_count(model),
         "training_config": training_config,
         "metrics": metrics,
@@ -207,3 +221,10 @@ def load_model(
         )
     model.to(device if device is not None else default_device()).eval()
     return model, config, manifest
+
+
+def export_model(source: str | Path, destination: str | Path, weights_dtype: str = "float16") -> Path:
+    """Load a model folder (hash-checked) and write it to ``destination`` with ``weights_dtype``
+    storage, keeping its training config and metrics (e.g. a training run's model into ``models/``)."""
+    model, config, manifest = load_model(source, device="cpu")
+    return save_model(model, config, destination, manifest["training_config"], manifest["metrics"], weights_dtype)

@@ -122,6 +122,8 @@ class TrainConfig:
     """Simulator config (relative paths resolve in ``configs/``)."""
     torch_threads: int = 0
     """Torch CPU threads in the training process (0: torch's default, every core)."""
+    weights_dtype: str = "float32"
+    """How the final model's weights are stored (``float32``, ``float16``, ``bfloat16``)."""
 
     def __post_init__(self) -> None:
         positive = (
@@ -154,6 +156,8 @@ class TrainConfig:
             raise ValueError(f"dagger_beta must be in [0, 1], got {self.dagger_beta}")
         if self.learning_rate <= 0 or self.weight_decay < 0 or self.grad_clip < 0 or self.aux_weight < 0:
             raise ValueError("learning_rate must be > 0, weight_decay, grad_clip and aux_weight >= 0")
+        if self.weights_dtype not in ("float32", "float16", "bfloat16"):
+            raise ValueError(f"weights_dtype must be float32, float16 or bfloat16, got {self.weights_dtype!r}")
         if not self.variant or not self.out_dir:
             raise ValueError("variant and out_dir must be non-empty")
 
@@ -655,7 +659,7 @@ def train(config: TrainConfig, log: Log = print, progress: bool = True) -> Path:
             if isinstance(summary.get(key), (int, float)):
                 writer.add_scalar(f"eval/{key}", summary[key], state["global_step"])
         metrics = {"eval_unseen": summary, "collection": state["history"], "global_step": state["global_step"]}
-        save_model(model, policy_config, model_dir, dataclasses.asdict(config), metrics)
+        save_model(model, policy_config, model_dir, dataclasses.asdict(config), metrics, config.weights_dtype)
         log(f"model saved to {model_dir}")
     finally:
         writer.close()

@@ -259,6 +259,21 @@ def test_save_load_roundtrip_gives_identical_outputs(saved: tuple[Path, NavPolic
     assert load_model(folder / WEIGHTS_FILE, device="cpu")[1] == config  # the weights path works too
 
 
+def test_half_precision_storage_halves_the_file_and_loads_into_a_float32_model(tmp_path: Path) -> None:
+    model, processor = model_and_processor("small")
+    full = save_model(model, model.config, tmp_path / "full", {}, {})
+    half = save_model(model, model.config, tmp_path / "half", {}, {}, weights_dtype="float16")
+    assert (half / WEIGHTS_FILE).stat().st_size < 0.55 * (full / WEIGHTS_FILE).stat().st_size
+    loaded, _, manifest = load_model(half, device="cpu")
+    assert manifest["weights_dtype"] == "float16"
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    inputs = processor(raw_observation(), SIM_GEOMETRY)
+    with torch.inference_mode():
+        torch.testing.assert_close(loaded(*inputs.as_tuple())[0], model(*inputs.as_tuple())[0], atol=2e-3, rtol=0)
+    with pytest.raises(ValueError, match="weights_dtype"):
+        save_model(model, model.config, tmp_path / "bad", {}, {}, weights_dtype="int8")
+
+
 def test_a_tampered_weights_file_is_refused_naming_the_hash(saved: tuple[Path, NavPolicy, PolicyInputs]) -> None:
     folder, _, _ = saved
     weights = folder / WEIGHTS_FILE

@@ -178,6 +178,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_model(args: argparse.Namespace) -> int:
+    from policy.model_io import ModelFileError, export_model
+
+    try:
+        folder = export_model(args.source, args.destination, args.weights_dtype)
+    except (ModelFileError, ValueError) as exc:
+        print(f"nav export-model: error: {exc}", file=sys.stderr)
+        return 1
+    _log(args)(f"{args.source} -> {folder} ({args.weights_dtype} weights, hash-checked on the way)")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -340,6 +352,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--no-progress", action="store_true")
     tr.add_argument("--json", action="store_true")
     tr.set_defaults(func=cmd_train)
+
+    export = sub.add_parser("export-model", help="copy a model folder (e.g. a run's) with half-precision weights")
+    export.add_argument("source", help="model folder (manifest.json + model.safetensors)")
+    export.add_argument("destination", help="new model folder, e.g. models/medium")
+    export.add_argument("--weights-dtype", default="float16", choices=["float32", "float16", "bfloat16"])
+    export.set_defaults(func=cmd_export_model)
 
     teleop = sub.add_parser("teleop", help="keyboard teleop in this terminal (works over SSH)")
     teleop.add_argument("--config", default="ros.yaml", help="ros.yaml (path or name)")
