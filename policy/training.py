@@ -59,7 +59,14 @@ from policy.modeling import NavPolicy
 from policy.processing import PolicyProcessor, ScanGeometry
 from sim.config import SimConfig, load_sim_config
 
-__all__ = ["DEFAULT_TRAIN_CONFIG", "SequenceDataset", "TrainConfig", "load_train_config", "train"]
+__all__ = [
+    "DEFAULT_TRAIN_CONFIG",
+    "SequenceDataset",
+    "TrainConfig",
+    "load_train_config",
+    "train",
+    "training_episodes",
+]
 
 DEFAULT_TRAIN_CONFIG = "train.yaml"
 """The training config, relative to ``configs/``."""
@@ -122,6 +129,10 @@ class TrainConfig:
     """Simulator config (relative paths resolve in ``configs/``)."""
     torch_threads: int = 0
     """Torch CPU threads in the training process (0: torch's default, every core)."""
+    demonstrations: tuple[str, ...] = ()
+    """Extra demonstration shards (``policy.data`` ``.npz``, e.g. written by ``nav train --from-bags``)
+    trained on in every stage beside the collected data; their steps have no simulator truth, so
+    they train the action only."""
     weights_dtype: str = "float32"
     """How the final model's weights are stored (``float32``, ``float16``, ``bfloat16``)."""
 
@@ -573,9 +584,7 @@ def train(config: TrainConfig, log: Log = print, progress: bool = True) -> Path:
             for key, value in stats.items():
                 writer.add_scalar(f"{'bc' if stage == 0 else 'dagger'}/{key}", value, stage)
             log(f"stage {stage} data: {stats}")
-            episodes = [
-                e for s in range(stage + 1) for p in _stage_paths(config, s, data_dir) for e in load_episodes(p)
-            ]
+            episodes = training_episodes(config, stage, data_dir)
             _embeddings(processor, episodes, embeddings)
             dataset = SequenceDataset(episodes, embeddings, config.sequence_length, config.burn_in)
             del episodes
@@ -664,6 +673,13 @@ def train(config: TrainConfig, log: Log = print, progress: bool = True) -> Path:
     finally:
         writer.close()
     return model_dir
+
+
+def training_episodes(config: TrainConfig, stage: int, data_dir: Path) -> list[Episode]:
+    """What ``stage`` trains on: every shard collected up to it (DAgger aggregation) and the extra
+    ``demonstrations``."""
+    collected = [e for s in range(stage + 1) for p in _stage_paths(config, s, data_dir) for e in load_episodes(p)]
+    return collected + [e for p in config.demonstrations for e in load_episodes(p)]
 
 
 def _stage_paths(config: TrainConfig, stage: int, data_dir: Path) -> list[Path]:

@@ -13,11 +13,19 @@ from configs import ConfigError, load_yaml
 from policy.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from policy.configuration import get_variant
 from policy.controller import PolicyController
-from policy.data import AUX_COLUMNS, Episode
+from policy.data import AUX_COLUMNS, Episode, save_episodes
 from policy.model_io import load_model
 from policy.modeling import NavPolicy
 from policy.processing import PolicyProcessor, ScanGeometry
-from policy.training import SequenceDataset, TrainConfig, load_train_config, make_batch, sequence_loss, train
+from policy.training import (
+    SequenceDataset,
+    TrainConfig,
+    load_train_config,
+    make_batch,
+    sequence_loss,
+    train,
+    training_episodes,
+)
 from sim.config import load_sim_config
 from sim.env import make_env
 from sim.rollout import run_episode
@@ -228,3 +236,16 @@ def test_auxiliary_heads_learn_only_from_steps_with_simulator_truth(with_truth: 
     else:
         assert view_grad is None or view_grad.abs().sum() == 0
         assert model.head[-1].weight.grad.abs().sum() > 0  # the action is still learned
+
+
+def test_extra_demonstrations_join_every_stage_of_training(tmp_path: Path, short_sim: Path) -> None:
+    """nav train --from-bags: bag demonstrations (no simulator truth) sit beside the collected data."""
+    shard = save_episodes(tmp_path / "bags.npz", [synthetic_episode(9, with_truth=False, seed=5)])
+    config = tiny_config(tmp_path / "run", short_sim, demonstrations=(str(shard),))
+    data_dir = tmp_path / "run" / "data"
+    collected = [synthetic_episode(7, with_truth=True, seed=s) for s in range(config.bc_episodes)]
+    for chunk in range(0, config.bc_episodes, config.shard_episodes):
+        save_episodes(data_dir / f"bc-{chunk // config.shard_episodes:05d}.npz", collected[chunk : chunk + 2])
+    episodes = training_episodes(config, 0, data_dir)
+    assert [len(e) for e in episodes] == [7] * config.bc_episodes + [9]
+    assert episodes[-1].aux is None and all(e.aux is not None for e in episodes[:-1])

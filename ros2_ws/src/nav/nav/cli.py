@@ -207,13 +207,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         except BagError as exc:
             print(f"nav train: error: {exc}", file=sys.stderr)
             return 1
-        _log(args)(
-            f"from-bags: demonstrations written to {shard} (policy.data.load_episodes reads it); "
-            "policy.training does not take bag shards yet, so no training step ran"
-        )
-        if args.json:
-            _print_json({"shard": str(shard)})
-        return 0
+        _log(args)(f"from-bags: demonstrations written to {shard}; training on them beside the simulated data")
+        config = dataclasses.replace(config, demonstrations=(*config.demonstrations, str(shard)))
     model_dir = train(config, log=_log(args), progress=not args.no_progress)
     if args.json:
         from policy.model_io import read_manifest
