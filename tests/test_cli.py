@@ -80,3 +80,22 @@ def test_nav_demo_with_an_instruction_naming_no_object_exits_2_naming_it(tmp_pat
     assert "error" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out" / "camera.mp4").exists()
+
+
+def test_nav_eval_puts_several_variants_in_one_table(tmp_path):
+    from policy.configuration import get_variant
+    from policy.model_io import save_model
+    from policy.modeling import NavPolicy
+
+    config = get_variant("small")
+    save_model(NavPolicy(config), config, tmp_path / "models" / "small", {"note": "untrained, for tests"}, {})
+    result = nav(
+        *("eval", "--variant", "small,random", "--no-baselines", "--split", "heldout"),
+        *("--episodes", "2", "--workers", "1", "--models-dir", str(tmp_path / "models"), "--json"),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    report = last_json_line(result.stdout)
+    assert [row["controller"] for row in report["table"]] == ["small", "random"]
+    assert report["controller"] == "small" and report["split"] == "heldout"
+    assert all(row["episodes"] == 2 for row in report["table"])

@@ -157,9 +157,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from policy.evaluation import REFERENCE_CONTROLLERS, EvalTableConfig, evaluate_controller, format_rows
 
     log = _log(args)
-    names = [args.variant] + ([] if args.no_baselines else [c for c in REFERENCE_CONTROLLERS if c != args.variant])
+    variants = [v.strip() for v in args.variant.split(",") if v.strip()]
+    names = variants + ([] if args.no_baselines else [c for c in REFERENCE_CONTROLLERS if c not in variants])
     config = EvalTableConfig(
-        controllers=tuple(names), split=args.split, episodes=args.episodes, seed=args.seed, workers=args.workers
+        controllers=tuple(names),
+        split=args.split,
+        episodes=args.episodes,
+        seed=args.seed,
+        workers=args.workers,
+        models_dir=Path(args.models_dir) if args.models_dir else None,
     )
     rows = []
     for name in names:
@@ -328,7 +334,13 @@ def build_parser() -> argparse.ArgumentParser:
     teval.set_defaults(func=cmd_teacher_eval)
 
     ev = sub.add_parser("eval", help="closed-loop evaluation of a model beside the teacher and the baselines")
-    ev.add_argument("--variant", default="medium", help="model variant (models/<variant>) or teacher/classical/random")
+    ev.add_argument(
+        "--variant",
+        default="medium",
+        help="model variant (models/<variant>) or teacher/classical/random; several comma-separated (the JSON's "
+        "top-level figures are the first one's)",
+    )
+    ev.add_argument("--models-dir", default=None, help="where <variant>/ model folders are (default: models/)")
     ev.add_argument("--split", choices=["train", "unseen", "heldout"], default="unseen")
     ev.add_argument("--episodes", type=int, default=200)
     ev.add_argument("--seed", type=int, default=0)
