@@ -29,16 +29,18 @@ from std_msgs.msg import String
 
 from configs import config_dir
 from nav import sim_msgs
-from nav.msgs import twist
+from nav.msgs import twist, twist_is_finite
 from nav.ros_config import load_ros_config
 from nav.sim_node import SimNodeParams, SimSession
 from ros_harness import SpinningNode
+from sim.config import load_sim_config
 
 # Own DDS domains (from the pid, so parallel runs don't meet; 150..199, clear of test_mux_node's
 # 100..149): this module uses BASE and BASE + 1, test_bringup BASE + 2.
 BASE_DOMAIN = 150 + (os.getpid() % 16) * 3
 DOMAIN = BASE_DOMAIN
 OUTCOME_DOMAIN = BASE_DOMAIN + 1
+TEACHER_DOMAIN = 13  # the teacher label's test (13..19: recording follow-ups, see test_recording)
 INSTRUCTION = "go to the red cube"
 ROS = load_ros_config()
 RATE_HZ = ROS.sim_node.rate_hz
@@ -235,6 +237,38 @@ def test_a_late_subscriber_gets_the_instruction(sim):
     assert msgs[0].data == INSTRUCTION
 
 
+def test_the_teacher_command_arrives_at_the_control_rate_as_a_finite_twist(tmp_path):
+    domain = TEACHER_DOMAIN
+    listener = Listener(domain, "teacher_listener")
+    listener.listen(Twist, ROS.topics.teacher_cmd, QoSProfile(depth=10))
+    listener.listen(Clock, "/clock")
+    log = tmp_path / "sim_node.log"
+    proc = start_sim_node(log, domain, "publish_points:=false", "start_on_motion:=false")
+    try:
+        try:
+            listener.wait_for(ROS.topics.teacher_cmd, timeout=40)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- sim node output ---\n{log_text(log)}") from None
+        window = 2.0
+        start = time.monotonic()
+        time.sleep(window)
+        labels = listener.messages(ROS.topics.teacher_cmd, since=start)
+        clocks = listener.messages("/clock", since=start)
+    finally:
+        rc = stop_sim_node(proc)
+        listener.close()
+    rate = len(labels) / window
+    print(f"teacher_cmd at {rate:.1f} Hz (configured {RATE_HZ:g}), /clock {len(clocks) / window:.1f} Hz")
+    assert 0.7 * RATE_HZ <= rate <= 1.3 * RATE_HZ, f"teacher_cmd at {rate:.1f} Hz, configured {RATE_HZ} Hz"
+    assert abs(len(labels) - len(clocks)) <= 2, "one label per control step"
+    assert all(twist_is_finite(m) for m in labels)
+    robot = load_sim_config("sim.yaml").robot
+    assert all(abs(m.linear.x) <= robot.max_linear + 1e-6 for m in labels)
+    assert all(abs(m.angular.z) <= robot.max_angular + 1e-6 for m in labels)
+    assert any(m.linear.x != 0.0 or m.angular.z != 0.0 for m in labels), "the teacher searches or drives from the start"
+    assert rc == 0, log_text(log)
+
+
 # ============================================================================================ episode end
 def test_at_the_time_limit_it_publishes_the_outcome_writes_artifacts_and_stays_stopped(tmp_path):
     sim_yaml = yaml.safe_load((config_dir() / "sim.yaml").read_text())
@@ -327,6 +361,21 @@ def test_an_ended_episode_ignores_commands(tmp_path):
         assert len(session.trace.frames) == 4 and len(session.trace.commands) == 3
     finally:
         session.close()
+
+
+def test_each_step_is_labelled_with_the_teacher_command_for_its_state():
+    session = SimSession(SimNodeParams(publish_points=False))
+    try:
+        labels = [session.teacher_command]
+        while not session.ended and session.ticks < 300:
+            session.step(*session.teacher_command)  # the label, followed, is the teacher driving
+            labels.append(session.teacher_command)
+        outcome = session.metrics()
+    finally:
+        session.close()
+    assert all(isinstance(v, float) and math.isfinite(v) for label in labels for v in label)
+    assert len(set(labels)) > 10, "the label follows the state"
+    assert outcome["end_reason"] == "success" and outcome["collisions"] == 0, outcome
 
 
 def test_params_are_validated():

@@ -7,7 +7,10 @@ of simulated time, paced to the wall clock when ``real_time``) it applies the la
 publishes the camera (``Image`` rgb8 and a JPEG ``CompressedImage``), the 2D ``LaserScan``, the 3D
 ``PointCloud2`` (when ``publish_points``), wheel ``Odometry``, ``/clock`` and, where ``tf2_msgs``
 exists, ``/tf`` (see :mod:`nav.sim_msgs`). Sensors use best-effort, keep-last-1 QoS: subscribe
-with sensor QoS. The instruction goes out on ``topics.instruction`` (reliable, transient local, and
+with sensor QoS. With the sensors, once per step, it publishes the privileged teacher's
+(:class:`sim.teacher.Teacher`) command for the state just published on ``topics.teacher_cmd``
+(``Twist``, reliable): a label for recorded bags (the reference of ``nav replay-eval``), never a
+command that drives the robot. The instruction goes out on ``topics.instruction`` (reliable, transient local, and
 again every few seconds).
 
 When the env reports success, a collision that ends the episode, or the time limit, the node
@@ -58,6 +61,7 @@ from sensor_msgs.msg import CompressedImage, Image, LaserScan, PointCloud2
 from std_msgs.msg import String
 
 from nav import sim_msgs
+from nav.msgs import twist
 from nav.node_utils import EVENT_QOS, LATCHED_QOS, SENSOR_QOS
 from nav.ros_config import load_ros_config
 from sim.demo import DEFAULT_INSTRUCTION
@@ -113,6 +117,7 @@ class SimSession:
         from sim.env import LangNavEnv
         from sim.rollout import Trace
         from sim.sensors import Lidar3D
+        from sim.teacher import Teacher
 
         base = load_sim_config(sim_config_path(params))
         self.time_limit_s = base.task.max_episode_steps / base.task.control_hz
@@ -137,6 +142,10 @@ class SimSession:
             raise
         self.dt = self.env.dt
         self.lidar3d = Lidar3D(self.env.client, cfg.lidar3d) if params.publish_points else None
+        self.teacher = Teacher(self.env.unwrapped)
+        self.teacher.reset()
+        self.teacher_command = self._teach(self.info)
+        """The teacher's (linear, angular) for the current observation: a label, it never drives."""
         self.ticks = 0
         """Steps taken, also after the episode ended (simulated time is ``ticks * dt``)."""
         self.command = (0.0, 0.0)
@@ -161,6 +170,7 @@ class SimSession:
         self.command = self.env.robot.clip(linear, angular)
         self.obs, _, terminated, _, info = self.env.step(self.command)
         self.ticks += 1
+        self.teacher_command = self._teach(info)
         if self.ended:
             return
         self.info = info
@@ -169,6 +179,10 @@ class SimSession:
         if terminated or info["steps"] >= self.max_steps:
             reason = "success" if info["success"] else ("collision" if terminated else "time_limit")
             self.outcome = self._metrics(reason)
+
+    def _teach(self, info: dict[str, Any]) -> tuple[float, float]:
+        linear, angular = self.teacher.act(self.obs, info)  # once per step: the teacher counts its search turn
+        return float(linear), float(angular)
 
     def points(self) -> np.ndarray:
         assert self.lidar3d is not None
@@ -259,6 +273,7 @@ class SimNode(Node):
         self.pub_clock = self.create_publisher(Clock, "/clock", EVENT_QOS)
         self.pub_instruction = self.create_publisher(String, topics.instruction, LATCHED_QOS)
         self.pub_outcome = self.create_publisher(String, topics.outcome, LATCHED_QOS)
+        self.pub_teacher = self.create_publisher(Twist, topics.teacher_cmd, EVENT_QOS)
         self.create_subscription(Twist, topics.cmd_out, self._on_cmd, SENSOR_QOS)
         self.pub_tf = None
         if sim_msgs.tf_available():
@@ -379,6 +394,7 @@ class SimNode(Node):
             odom_tf = sim_msgs.transform_stamped(f.odom, f.base, x, y, 0.0, yaw, t)
             self.pub_tf.publish(sim_msgs.tf_msg([odom_tf]))
         self.pub_clock.publish(sim_msgs.clock_msg(t))
+        self.pub_teacher.publish(twist(*s.teacher_command))
 
     def _static_tf(self) -> Any:
         cfg, f, t = self.session.env.config, self.frames, self.epoch
