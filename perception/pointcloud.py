@@ -38,6 +38,7 @@ __all__ = [
     "cloud_to_scan_with_mask",
     "estimate_ground",
     "points_from_cloud_buffer",
+    "points_from_cloud_message",
 ]
 
 Points = npt.NDArray[np.float64]
@@ -300,3 +301,17 @@ def points_from_cloud_buffer(
     if not finite.any():
         raise PointCloudError(f"point cloud has {xyz.shape[0]} points and none is finite")
     return xyz[finite]
+
+
+def points_from_cloud_message(msg: Any) -> npt.NDArray[np.float32]:
+    """:func:`points_from_cloud_buffer` of a ``sensor_msgs/PointCloud2``-like object (an rclpy message
+    or one deserialised from a bag: only its attributes are read)."""
+    return points_from_cloud_buffer(
+        bytes(np.asarray(msg.data, dtype=np.uint8)),
+        list(msg.fields),
+        msg.point_step,
+        msg.width,
+        msg.height,
+        msg.is_bigendian,
+        msg.row_step,
+    )

@@ -27,6 +27,7 @@ from perception import (
     decode_image,
     normalise_instruction,
     points_from_cloud_buffer,
+    points_from_cloud_message,
     prepare_image,
     prepare_images,
     prepare_scan,
@@ -436,6 +437,24 @@ def test_pointcloud2_buffer_roundtrip_drops_nan_points(bigendian: bool) -> None:
     out = points_from_cloud_buffer(data, fields, step, width=3, height=1, is_bigendian=bigendian)
     assert out.dtype == np.float32
     np.testing.assert_array_equal(out, points[[0, 2]])
+
+
+def test_a_pointcloud2_like_message_is_read_from_its_attributes() -> None:
+    """The agent node (rclpy messages) and replay evaluation (messages from a bag) share this reader."""
+    from types import SimpleNamespace
+
+    points = np.array([[1.0, 2.0, 3.0], [-0.5, 0.25, 8.0]], dtype=np.float32)
+    data, fields, step = _cloud_buffer(points, bigendian=False)
+    msg = SimpleNamespace(
+        data=np.frombuffer(data, dtype=np.uint8),
+        fields=[SimpleNamespace(name=n, offset=o, datatype=d, count=1) for n, o, d in fields],
+        point_step=step,
+        width=2,
+        height=1,
+        is_bigendian=False,
+        row_step=2 * step,
+    )
+    np.testing.assert_array_equal(points_from_cloud_message(msg), points)
 
 
 def test_pointcloud2_float64_fields_organised_with_row_padding() -> None:

@@ -158,19 +158,10 @@ class AgentNode(Node):
     def _on_points(self, msg: PointCloud2) -> None:
         if self.core is None:
             return
-        from perception.pointcloud import cloud_to_scan, points_from_cloud_buffer
+        from perception.pointcloud import cloud_to_scan, points_from_cloud_message
 
         try:
-            points = points_from_cloud_buffer(
-                bytes(msg.data),
-                [(f.name, f.offset, f.datatype) for f in msg.fields],
-                msg.point_step,
-                msg.width,
-                msg.height,
-                msg.is_bigendian,
-                msg.row_step,
-            )
-            ranges = cloud_to_scan(points, self._cloud_config)
+            ranges = cloud_to_scan(points_from_cloud_message(msg), self._cloud_config)
         except PerceptionError as exc:
             self.get_logger().error(f"point cloud rejected: {exc}", throttle_duration_sec=2.0)
             return

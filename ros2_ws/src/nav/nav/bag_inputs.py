@@ -146,18 +146,11 @@ def _scan(msg: Any) -> tuple[np.ndarray, ScanGeometry] | None:
 
 
 def _cloud(msg: Any, config: Any) -> tuple[np.ndarray, ScanGeometry]:
-    from perception.pointcloud import cloud_to_scan, points_from_cloud_buffer
+    from perception.pointcloud import cloud_to_scan, points_from_cloud_message
 
-    points = points_from_cloud_buffer(
-        bytes(np.asarray(msg.data, dtype=np.uint8)),
-        [(f.name, f.offset, f.datatype) for f in msg.fields],
-        msg.point_step,
-        msg.width,
-        msg.height,
-        msg.is_bigendian,
-        msg.row_step,
+    return cloud_to_scan(points_from_cloud_message(msg), config), ScanGeometry.full_circle(
+        config.beams, config.range_min, config.range_max
     )
-    return cloud_to_scan(points, config), ScanGeometry.full_circle(config.beams, config.range_min, config.range_max)
 
 
 def _twist(msg: Any, msgtype: str) -> tuple[float, float]:
