@@ -25,6 +25,7 @@ from perception.pointcloud import (
     cloud_to_scan,
     cloud_to_scan_with_mask,
     points_from_cloud_buffer,
+    points_from_cloud_message,
 )
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "default_encoder",
     "normalise_instruction",
     "points_from_cloud_buffer",
+    "points_from_cloud_message",
     "prepare_image",
     "prepare_images",
     "prepare_scan",
