@@ -3,6 +3,7 @@
 The round trip records a short simulated run in which the agent drives with an UNTRAINED small
 model saved by the test, then replay-evaluates that same model against its own recorded commands
 (``/cmd_vel/nav``): the model known to match. The ``random`` pseudo-variant is the one known not to.
+The sim node's teacher label (``/nav/teacher_cmd``) is in the bag and is the default reference.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ from policy.modeling import NavPolicy
 from ros_harness import SpinningNode
 
 # This module's DDS domains (10..29 are this feature's).
-KILL_DOMAIN = 10
-GRAPH_DOMAIN = 11
+KILL_DOMAIN = {"mcap": 10, "sqlite3": 14}
+GRAPH_DOMAIN = 15
 REPLAY_DOMAIN = 12
 TOPICS = load_ros_config().topics
 
@@ -49,16 +50,17 @@ class Talker(SpinningNode):
         self.text = self.node.create_publisher(String, TOPICS.variant, 10)
 
 
-def test_a_killed_recorder_leaves_a_bag_that_opens(tmp_path: Path) -> None:
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+def test_a_killed_recorder_leaves_a_bag_that_opens(tmp_path: Path, storage: str) -> None:
     bag = tmp_path / "bag"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nav.recorder_node", "--ros-args", "-p", f"out:={bag}"],
-        env=ros_env(KILL_DOMAIN),
+        [sys.executable, "-m", "nav.recorder_node", "--ros-args", "-p", f"out:={bag}", "-p", f"storage:={storage}"],
+        env=ros_env(KILL_DOMAIN[storage]),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    talker = Talker(KILL_DOMAIN)
+    talker = Talker(KILL_DOMAIN[storage])
     try:
         deadline = time.monotonic() + 60
         while talker.cmd.get_subscription_count() == 0:
@@ -77,7 +79,7 @@ def test_a_killed_recorder_leaves_a_bag_that_opens(tmp_path: Path) -> None:
             proc.kill()
     assert "in_progress" in (bag / "metadata.yaml").read_text()
     with BagReader(bag) as reader:
-        assert reader.info.recovered
+        assert reader.info.recovered and reader.info.storage == storage
         got = [m.angular.z for _, _, _, m in reader.messages({TOPICS.cmd_teleop})]
     print(f"\n{len(got)} of {sent} commands survived the kill")
     assert len(got) >= sent - 25, "at most the last chunk (record.flush_s of data) is lost"
@@ -127,7 +129,15 @@ def test_record_a_sim_run_and_replay_evaluate_the_model_that_drove(tmp_path: Pat
     with BagReader(bag) as reader:
         assert not reader.info.recovered, "a recorder stopped with SIGINT closes its bag"
         counts = {t: n for t, (_, n) in reader.info.topics.items()}
-    for topic in (TOPICS.camera, TOPICS.camera_compressed, TOPICS.scan, TOPICS.odom, TOPICS.cmd_nav, TOPICS.cmd_out):
+    for topic in (
+        TOPICS.camera,
+        TOPICS.camera_compressed,
+        TOPICS.scan,
+        TOPICS.odom,
+        TOPICS.cmd_nav,
+        TOPICS.cmd_out,
+        TOPICS.teacher_cmd,
+    ):
         assert counts[topic] > 20, f"{topic} recorded ({counts})"
     assert counts[TOPICS.instruction] >= 1 and counts[TOPICS.diagnostics] >= 1
 
@@ -144,6 +154,11 @@ def test_record_a_sim_run_and_replay_evaluate_the_model_that_drove(tmp_path: Pat
     assert same["mae_linear"] < 0.1 * rand["mae_linear"]
     assert same["turn_sign_agreement"] >= 0.9 > rand["turn_sign_agreement"]
     assert summary["real_time_factor"] > 0
+
+    # Without --reference the sim's teacher label is the reference (topic_map.reference prefers it).
+    by_default, _ = replay_eval(ReplayEvalConfig(bag=bag, models_dir=models, variants=("random",)), log=print)
+    assert by_default["topics"]["reference"] == TOPICS.teacher_cmd
+    assert by_default["variants"]["random"]["compared_ticks"] >= 60
 
 
 def test_nav_replay_publishes_a_bag_remapped_with_its_timing(tmp_path: Path) -> None:
