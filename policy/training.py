@@ -83,7 +83,7 @@ class TrainConfig:
     seed: int = 0
     """Seeds everything: episode seeds, DAgger driver draws, weight init, batch order, eval seeds."""
     bc_episodes: int = 600
-    """Teacher-driven episodes for behaviour cloning."""
+    """Teacher-driven episodes for behaviour cloning (0 allowed when ``demonstrations`` supply the data)."""
     dagger_rounds: int = 2
     """DAgger rounds after BC (0: BC only)."""
     dagger_episodes_per_round: int = 150
@@ -130,15 +130,14 @@ class TrainConfig:
     torch_threads: int = 0
     """Torch CPU threads in the training process (0: torch's default, every core)."""
     demonstrations: tuple[str, ...] = ()
-    """Extra demonstration shards (``policy.data`` ``.npz``, e.g. written by ``nav train --from-bags``)
-    trained on in every stage beside the collected data; their steps have no simulator truth, so
-    they train the action only."""
+    """Extra demonstration shards (``policy.data`` ``.npz`` files, or folders of them: e.g. written by
+    ``nav train --from-bags``, or another run's ``data/``) trained on in every stage beside the
+    collected data. Steps without simulator truth (bags) train the action only."""
     weights_dtype: str = "float32"
     """How the final model's weights are stored (``float32``, ``float16``, ``bfloat16``)."""
 
     def __post_init__(self) -> None:
         positive = (
-            "bc_episodes",
             "sequence_length",
             "batch_sequences",
             "workers",
@@ -150,6 +149,8 @@ class TrainConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.bc_episodes < 0 or (self.bc_episodes == 0 and not self.demonstrations):
+            raise ValueError(f"bc_episodes must be >= 1 (or 0 with demonstrations), got {self.bc_episodes}")
         non_negative = (
             "dagger_rounds",
             "dagger_episodes_per_round",
@@ -520,7 +521,8 @@ def _episode_stats(config: TrainConfig, stage: int, paths: list[Path]) -> dict[s
         stats["learner_success_rate"] = float(np.mean(learner))
     if teacher:
         stats["teacher_success_rate"] = float(np.mean(teacher))
-    stats["success_rate"] = float(np.mean([e.success for e in episodes]))
+    if episodes:
+        stats["success_rate"] = float(np.mean([e.success for e in episodes]))
     return stats
 
 
@@ -679,7 +681,24 @@ def training_episodes(config: TrainConfig, stage: int, data_dir: Path) -> list[E
     """What ``stage`` trains on: every shard collected up to it (DAgger aggregation) and the extra
     ``demonstrations``."""
     collected = [e for s in range(stage + 1) for p in _stage_paths(config, s, data_dir) for e in load_episodes(p)]
-    return collected + [e for p in config.demonstrations for e in load_episodes(p)]
+    return collected + [e for p in demonstration_shards(config) for e in load_episodes(p)]
+
+
+def demonstration_shards(config: TrainConfig) -> list[Path]:
+    """The ``demonstrations`` as shard files (a folder stands for its ``*.npz``, sorted); a missing
+    path or an empty folder is an error naming it."""
+    shards: list[Path] = []
+    for entry in map(Path, config.demonstrations):
+        if entry.is_dir():
+            found = sorted(entry.glob("*.npz"))
+            if not found:
+                raise FileNotFoundError(f"demonstrations: no .npz shard in folder {entry}")
+            shards += found
+        elif entry.is_file():
+            shards.append(entry)
+        else:
+            raise FileNotFoundError(f"demonstrations: {entry} does not exist")
+    return shards
 
 
 def _stage_paths(config: TrainConfig, stage: int, data_dir: Path) -> list[Path]:

@@ -249,3 +249,10 @@ def test_extra_demonstrations_join_every_stage_of_training(tmp_path: Path, short
     episodes = training_episodes(config, 0, data_dir)
     assert [len(e) for e in episodes] == [7] * config.bc_episodes + [9]
     assert episodes[-1].aux is None and all(e.aux is not None for e in episodes[:-1])
+    # another run's data folder works as well, with no episodes of its own (bc_episodes 0)
+    reuse = tiny_config(tmp_path / "large", short_sim, demonstrations=(str(data_dir),), bc_episodes=0)
+    assert [len(e) for e in training_episodes(reuse, 0, tmp_path / "large" / "data")] == [7] * config.bc_episodes
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        training_episodes(tiny_config(tmp_path / "x", short_sim, demonstrations=("nowhere",)), 0, data_dir)
+    with pytest.raises(ValueError, match="bc_episodes"):
+        tiny_config(tmp_path / "y", short_sim, bc_episodes=0)
