@@ -101,6 +101,29 @@ def test_a_new_instruction_clears_the_memory(core):
     assert core.controllers["small"].hidden is None
 
 
+def test_the_same_instruction_offered_again_keeps_the_memory(core):
+    assert core.offer_instruction("Go to the red cube") == "go to the red cube"
+    feed(core, 0.0)
+    core.tick(0.1)
+    memory = core.controllers["small"].hidden
+    assert memory is not None
+    assert core.offer_instruction("  go to  the RED cube ") is None, "republished (any case or spacing)"
+    assert core.controllers["small"].hidden is memory
+    assert core.offer_instruction("find the blue ball") == "find the blue ball"
+    assert core.controllers["small"].hidden is None, "a new instruction clears the memory"
+
+
+def test_an_unusable_instruction_offered_is_refused_and_stops_the_robot(core):
+    core.offer_instruction("go to the red cube")
+    feed(core, 0.0)
+    assert core.tick(0.1).ok
+    with pytest.raises(PerceptionError):
+        core.offer_instruction("   ")
+    result = core.tick(0.2)
+    assert (result.linear, result.angular) == (0.0, 0.0) and result.reason.startswith("instruction rejected")
+    assert core.offer_instruction("go to the red cube") == "go to the red cube", "taken again after a rejection"
+
+
 def test_a_variant_switch_takes_effect_at_the_next_tick(core):
     core.on_instruction("go to the red cube")
     feed(core, 0.0)

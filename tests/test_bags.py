@@ -6,6 +6,7 @@ Every bag here is written into ``tmp_path`` with ``rosbags``' own writer (or the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -289,6 +290,17 @@ def test_a_bag_without_instruction_needs_one_from_the_command_line(tmp_path: Pat
     summary = _eval(bag, models, instruction="find the blue ball")
     assert summary["variants"]["small"]["ticks"] > 0
     assert any("find the blue ball" in n for n in summary["notes"])
+
+
+def test_a_republished_instruction_keeps_the_models_memory(tmp_path: Path, models: Path) -> None:
+    # write_bag republishes the instruction every 2 s, as the sim node does: like the agent node,
+    # replay evaluation keeps the memory, so the commands match a run given the instruction once.
+    bag = write_bag(tmp_path / "bag", seconds=5.0)
+    config = ReplayEvalConfig(bag=bag, models_dir=models)
+    _, (recorded,) = replay_eval(config, log=lambda _: None)
+    _, (once,) = replay_eval(dataclasses.replace(config, instruction="go to the red cube"), log=lambda _: None)
+    assert recorded.ticks == once.ticks >= 45
+    np.testing.assert_array_equal(recorded.commands, once.commands)
 
 
 # ------------------------------------------------------------------------------------ training from bags

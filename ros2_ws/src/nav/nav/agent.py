@@ -105,6 +105,22 @@ class AgentCore:
             controller.reset()
         return normalised
 
+    def offer_instruction(self, text: str) -> str | None:
+        """An instruction as it arrives on the topic: the same one again keeps the memory.
+
+        The sim republishes its instruction every few seconds and a latched topic delivers it again to
+        a late subscriber: that is no new goal, so the memory stays (``None`` is returned). Any other
+        text goes to :meth:`on_instruction` (memory cleared, the normalised text returned; an
+        unusable one raises PerceptionError). The agent node and ``nav replay-eval`` both use this.
+        """
+        if self.instruction is not None:
+            try:
+                if normalise_instruction(text) == self.instruction:
+                    return None
+            except PerceptionError:
+                pass  # unusable: on_instruction rejects it and stops the robot
+        return self.on_instruction(text)
+
     def request_variant(self, name: str) -> None:
         """Switch to ``name`` at the next tick (it must be preloaded)."""
         if name not in self.controllers:

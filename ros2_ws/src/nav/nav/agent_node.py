@@ -175,13 +175,13 @@ class AgentNode(Node):
     def _on_instruction(self, msg: String) -> None:
         if self.core is None:
             return
-        if msg.data.strip().lower() == (self.core.instruction or ""):
-            return  # the same instruction republished: keep the memory
         try:
-            text = self.core.on_instruction(msg.data)
+            text = self.core.offer_instruction(msg.data)
         except PerceptionError as exc:
             self.get_logger().error(f"instruction rejected, stopping: {exc}")
             return
+        if text is None:
+            return  # the same instruction republished: the memory stays
         try:
             self.core.controllers[self.core.variant].processor.text(text)  # embed now, off the tick
         except PerceptionError as exc:

@@ -180,12 +180,10 @@ def run_variant(
             elif e.kind == "reference":
                 last_ref = e
             elif e.kind == "instruction" and instruction is None:
-                # As AgentNode._on_instruction: the same instruction republished keeps the memory.
-                if e.value.strip().lower() != (core.instruction or ""):
-                    try:
-                        core.on_instruction(e.value)
-                    except PerceptionError:
-                        pass  # the core now holds the rejection as its stop reason
+                try:
+                    core.offer_instruction(e.value)  # as the agent node: the same one again keeps the memory
+                except PerceptionError:
+                    pass  # the core now holds the rejection as its stop reason
             if inputs.lidar_only and e.kind == "scan":
                 core.on_image(BLANK_IMAGE, e.t)
         t0 = time.perf_counter()
