@@ -58,8 +58,13 @@ Driver = Callable[[dict[str, Any], dict[str, Any], np.ndarray], np.ndarray]
 """(obs, info, teacher_action) -> executed action; the identity on teacher_action is behaviour cloning."""
 
 
-def collect_episode(env: Any, teacher: Any, seed: int, driver: Driver | None = None) -> Episode:
-    """Roll out one episode; the teacher labels every step, ``driver`` (default: the teacher) drives."""
+def collect_episode(env: Any, teacher: Any, seed: int, driver: Driver | None = None, hold_steps: int = 0) -> Episode:
+    """Roll out one episode; the teacher labels every step, ``driver`` (default: the teacher) drives.
+
+    After a success the episode goes on for ``hold_steps`` more steps in which the teacher drives
+    (it holds still at the goal): without them a demonstration ends at its first stop command, and a
+    learner sees almost no "stay stopped here" labels.
+    """
     obs, info = env.reset(seed=seed)
     teacher.reset()
     images, scans, odom, labels, aux = [], [], [], [], []
@@ -74,13 +79,22 @@ def collect_episode(env: Any, teacher: Any, seed: int, driver: Driver | None = N
         action = label if driver is None else np.asarray(driver(obs, info, label), dtype=np.float32)
         obs, _, terminated, truncated, info = env.step(action)
         done = terminated or truncated
+    success = bool(info["success"])
+    for _ in range(hold_steps if success else 0):
+        label = np.asarray(teacher.act(obs, info), dtype=np.float32)
+        aux.append(aux_row(info, bool(getattr(teacher, "seen", False))))
+        images.append(obs["image"])
+        scans.append(obs["scan"])
+        odom.append(obs["odom"])
+        labels.append(label)
+        obs, _, _, _, info = env.step(label)
     return Episode(
         images=np.stack(images),
         scans=np.stack(scans).astype(np.float32),
         odom=np.stack(odom).astype(np.float32),
         labels=np.stack(labels),
         instruction=info["instruction"],
-        success=bool(info["success"]),
+        success=success,
         aux=np.stack(aux),
     )
 

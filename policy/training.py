@@ -88,6 +88,9 @@ class TrainConfig:
     """DAgger rounds after BC (0: BC only)."""
     dagger_episodes_per_round: int = 150
     """Episodes collected in each DAgger round."""
+    hold_steps: int = 10
+    """Steps recorded after each successful episode, the teacher holding still at the goal
+    (:func:`policy.data.collect_episode`)."""
     dagger_beta: float = 0.5
     """In round ``r`` (1-based) the teacher drives an episode with probability ``dagger_beta ** r``,
     the learner otherwise; the teacher labels every step either way."""
@@ -158,6 +161,7 @@ class TrainConfig:
             "burn_in",
             "torch_threads",
             "stage_eval_episodes",
+            "hold_steps",
         )
         for name in non_negative:
             if getattr(self, name) < 0:
@@ -210,7 +214,7 @@ _worker: dict[str, Any] = {}
 """Per-collection-process state, filled by :func:`_init_collector` (env, teacher, learner)."""
 
 
-def _init_collector(sim_config: SimConfig, learner: _LearnerSpec | None, threads: int) -> None:
+def _init_collector(sim_config: SimConfig, learner: _LearnerSpec | None, threads: int, hold_steps: int) -> None:
     from sim.env import make_env
     from sim.teacher import Teacher
 
@@ -218,7 +222,7 @@ def _init_collector(sim_config: SimConfig, learner: _LearnerSpec | None, threads
         torch.set_num_threads(threads)
     env = make_env(sim_config)
     _worker.clear()
-    _worker.update(env=env, teacher=Teacher(env.unwrapped), controller=None)
+    _worker.update(env=env, teacher=Teacher(env.unwrapped), controller=None, hold_steps=hold_steps)
     if learner is not None:
         model = NavPolicy(learner.config)
         model.load_state_dict({k: torch.from_numpy(v) for k, v in learner.state.items()}, strict=True)
@@ -235,7 +239,7 @@ def _collect_chunk(task: tuple[int, list[int], list[bool]]) -> tuple[int, list[E
         if learner:
             controller.reset()
             driver = _learner_driver(controller)
-        episodes.append(collect_episode(env, teacher, seed, driver))
+        episodes.append(collect_episode(env, teacher, seed, driver, _worker["hold_steps"]))
     return chunk, episodes
 
 
@@ -298,7 +302,7 @@ def collect_stage(
     workers = min(config.workers, len(missing))
     try:
         if workers <= 1:
-            _init_collector(sim_config, spec, 0)
+            _init_collector(sim_config, spec, 0, config.hold_steps)
             try:
                 for task in missing:
                     _save_chunk(*_collect_chunk(task), data_dir, stage, bar, log)
@@ -308,7 +312,10 @@ def collect_stage(
         else:
             # An executor (unlike mp.Pool) fails loudly when a worker's initializer or the worker dies.
             with ProcessPoolExecutor(
-                workers, mp_context=mp.get_context("spawn"), initializer=_init_collector, initargs=(sim_config, spec, 1)
+                workers,
+                mp_context=mp.get_context("spawn"),
+                initializer=_init_collector,
+                initargs=(sim_config, spec, 1, config.hold_steps),
             ) as pool:
                 for future in as_completed([pool.submit(_collect_chunk, task) for task in missing]):
                     _save_chunk(*future.result(), data_dir, stage, bar, log)

@@ -81,7 +81,10 @@ class Teacher:
         if info["target_visible_px"] >= c.visible_pixels:
             self.seen = True
         surface = float(distance_to_target_surface(ep.target, pose.x, pose.y))
-        if surface <= c.stop_distance:
+        # Stop outright once the approach speed would be a stop anyway: a clear zero label at the
+        # goal (a creeping one teaches a learner to creep into the object).
+        approach = min(1.0, (surface - c.stop_distance) / c.slow_distance)
+        if robot.max_linear * approach <= env.config.task.stop_speed:
             return np.zeros(2, dtype=np.float32)
         if not self.seen and self.searched < 2.0 * math.pi:
             self.searched += c.search_turn_rate * env.dt
@@ -100,7 +103,6 @@ class Teacher:
         angular = float(np.clip(c.heading_gain * error, -robot.max_angular, robot.max_angular))
         # Speed is a continuous function of the state (easier to imitate than switches): it fades
         # out with the heading error (turning on the spot beyond turn_in_place_deg) and, linearly,
-        # to zero at the stop distance.
+        # toward the stop distance (to the stop above).
         aligned = max(0.0, 1.0 - abs(error) / math.radians(c.turn_in_place_deg))
-        approach = min(1.0, (surface - c.stop_distance) / c.slow_distance)
         return np.array([robot.max_linear * aligned * approach, angular], dtype=np.float32)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from sim.config import SimConfig
@@ -75,11 +74,11 @@ def test_the_teacher_slows_to_a_stop_inside_the_success_radius():
         assert terminated and info["success"]
         assert info["target_distance"] <= env.config.task.success_radius
         speeds = [float(teacher.act(obs, info)[0])]
-        for _ in range(60):  # keep following its own commands: it creeps to a halt, short of the object
+        for _ in range(20):  # keep following its own commands: it comes to a halt and holds still
             obs, _, _, _, info = env.step(teacher.act(obs, info))
             speeds.append(float(teacher.act(obs, info)[0]))
         assert speeds[0] <= env.config.task.stop_speed
-        assert speeds[-1] < 0.01 and info["collisions"] == 0 and info["target_distance"] > 0.3
+        assert speeds[-10:] == [0.0] * 10 and info["collisions"] == 0
     finally:
         env.close()
 

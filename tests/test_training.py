@@ -256,3 +256,21 @@ def test_extra_demonstrations_join_every_stage_of_training(tmp_path: Path, short
         training_episodes(tiny_config(tmp_path / "x", short_sim, demonstrations=("nowhere",)), 0, data_dir)
     with pytest.raises(ValueError, match="bc_episodes"):
         tiny_config(tmp_path / "y", short_sim, bc_episodes=0)
+
+
+def test_a_successful_demonstration_ends_holding_still_at_the_goal(short_sim: Path) -> None:
+    from policy.data import collect_episode
+    from sim.teacher import Teacher
+
+    env = make_env(load_sim_config())
+    try:
+        teacher = Teacher(env.unwrapped)
+        plain = collect_episode(env, teacher, seed=4)
+        held = collect_episode(env, teacher, seed=4, hold_steps=6)
+    finally:
+        env.close()
+    assert plain.success and held.success
+    assert len(held) == len(plain) + 6
+    np.testing.assert_array_equal(held.labels[: len(plain)], plain.labels)
+    assert np.all(held.labels[-3:] == 0.0)  # the teacher's last labels: stand still
+    assert held.aux is not None and np.all(held.aux[-6:, 3] <= env.unwrapped.config.task.success_radius)
