@@ -16,8 +16,10 @@ One sub-encoder per observation key, then fusion, memory and an action head::
 * **Lidar** convolutions pad circularly over the beams: beam 0 (straight behind) neighbours the last.
 * **Memory**: a ``GRUCell`` carries a hidden state from one control step to the next, so a target
   seen and then lost from view is remembered.
-* **Output**: a normalised action in ``[-1, 1]^2`` (tanh); :meth:`NavPolicy.scale_action` turns it
-  into (m/s, rad/s) with the config's limits.
+* **Output**: a normalised action in ``[-1, 1]^2`` (tanh) and a *stop* logit: where it is positive
+  the action is exactly zero. Stopping at the goal is a decision, and a classifier makes it cleanly
+  where a regression of small speeds blurs into creeping forward. :meth:`NavPolicy.scale_action`
+  turns the action into (m/s, rad/s) with the config's limits.
 * **Auxiliary heads** (training signal only; :meth:`NavPolicy.step` returns them, ``forward`` does
   not): from the instruction-conditioned image features, whether the named object is in view and
   where (image column); from the memory, the object's egocentric bearing and distance and whether it
@@ -65,7 +67,9 @@ class StepOutput(NamedTuple):
     """Everything one control step computes (:meth:`NavPolicy.step`)."""
 
     action: torch.Tensor
-    """``(B, 2)`` normalised action in ``[-1, 1]``."""
+    """``(B, 2)`` normalised action in ``[-1, 1]``, before the stop decision."""
+    stop_logit: torch.Tensor
+    """``(B,)`` positive: stop (the command is zero)."""
     hidden: torch.Tensor
     """``(B, hidden_size)`` the new memory."""
     view: torch.Tensor
@@ -183,8 +187,8 @@ class NavPolicy(nn.Module):
         )
         self.memory = nn.GRUCell(fusion, config.hidden_size)
         self.head = nn.Sequential(
-            nn.Linear(config.hidden_size + fusion, fusion), nn.ReLU(inplace=True), nn.Linear(fusion, 2)
-        )
+            nn.Linear(config.hidden_size + fusion, fusion), nn.ReLU(inplace=True), nn.Linear(fusion, 3)
+        )  # linear, angular, stop logit
         self.view_head = nn.Linear(fusion, len(AUX_VIEW))
         self.memory_head = nn.Linear(config.hidden_size, len(AUX_MEMORY))
         nn.init.uniform_(self.head[-1].weight, -1e-3, 1e-3)  # start near "stand still"
@@ -210,9 +214,10 @@ class NavPolicy(nn.Module):
         odom: torch.Tensor,
         hidden: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One control step: ``(action, new_hidden)`` (the arguments as in :meth:`step`)."""
+        """One control step: ``(action, new_hidden)``, the action zero where the policy stops (the
+        arguments as in :meth:`step`)."""
         out = self.step(image, scan, text, odom, hidden)
-        return out.action, out.hidden
+        return out.action * (out.stop_logit <= 0).unsqueeze(1).to(out.action.dtype), out.hidden
 
     def step(
         self,
@@ -232,8 +237,8 @@ class NavPolicy(nn.Module):
             hidden: ``(B, hidden_size)`` memory from the previous step; ``None`` at an episode start.
 
         Returns:
-            :class:`StepOutput`: the normalised action ``(B, 2)`` in ``[-1, 1]``, the memory and the
-            auxiliary outputs.
+            :class:`StepOutput`: the normalised action ``(B, 2)`` in ``[-1, 1]`` (before the stop
+            decision), the stop logit, the memory and the auxiliary outputs.
         """
         self._check_inputs(image, scan, text, odom, hidden)
         if hidden is None:
@@ -250,8 +255,10 @@ class NavPolicy(nn.Module):
         )
         fused = self.fuse(features)
         new_hidden = self.memory(fused, hidden)
-        action = torch.tanh(self.head(torch.cat([new_hidden, fused], dim=1)))
-        return StepOutput(action, new_hidden, self.view_head(vision), self.memory_head(new_hidden))
+        raw = self.head(torch.cat([new_hidden, fused], dim=1))
+        return StepOutput(
+            torch.tanh(raw[:, :2]), raw[:, 2], new_hidden, self.view_head(vision), self.memory_head(new_hidden)
+        )
 
     def scale_action(self, action: torch.Tensor) -> torch.Tensor:
         """Normalised ``(..., 2)`` action -> (linear m/s, angular rad/s) within the config's limits."""

@@ -15,7 +15,8 @@ is DAgger round ``r``. Each stage
 that starts an episode starts from the zero GRU memory, exactly as on the robot. A later chunk
 starts from a memory *burned in* without gradient over the ``burn_in`` steps before it (from zero),
 an approximation of the memory the robot would carry that needs no stored state. The loss is the
-MSE between the tanh action and the teacher's label normalised by ``PolicyProcessor.normalise_action``.
+MSE between the tanh action and the teacher's label normalised by ``PolicyProcessor.normalise_action``,
+the cross-entropy of the stop decision, and the auxiliary losses (:func:`sequence_loss`).
 
 **One pre-processing path.** Raw observations are stored; every batch goes through
 ``PolicyProcessor.batch`` (each row through ``PolicyProcessor.prepare``, as on the robot).
@@ -413,6 +414,8 @@ class SequenceDataset:
         return rows, valid, train, burn
 
 
+STOP_WEIGHT = 0.5
+"""Weight of the stop decision's cross-entropy beside the action's MSE."""
 DISTANCE_SCALE = 5.0
 """Metres per unit of the auxiliary distance output."""
 
@@ -431,7 +434,9 @@ def sequence_loss(
 
     ``inputs`` is a :class:`PolicyInputs` of ``B * W`` rows (row-major over ``(B, W)``); the first
     ``burn`` columns only warm the memory up (no gradient). A padded step keeps the memory unchanged.
-    The loss is the MSE of the action plus ``aux_weight`` times the auxiliary losses on the steps
+    The loss is the MSE of the action, plus ``STOP_WEIGHT`` times the cross-entropy of the stop
+    decision (the label is a stop where the teacher's command is exactly zero), plus ``aux_weight``
+    times the auxiliary losses on the steps
     whose ``aux`` row (``(B, W, len(AUX_COLUMNS))``, NaN where unknown) is known. Returns the loss
     and its parts (floats, for logging).
     """
@@ -443,18 +448,24 @@ def sequence_loss(
             _, new = model(image[:, t], scan[:, t], text[:, t], odom[:, t], hidden)
             hidden = torch.where(valid[:, t, None], new, hidden)
     hidden = hidden.detach()
-    actions, views, memories = [], [], []
+    actions, stops, views, memories = [], [], [], []
     for t in range(burn, width):
         out = model.step(image[:, t], scan[:, t], text[:, t], odom[:, t], hidden)
         hidden = torch.where(valid[:, t, None], out.hidden, hidden)
         actions.append(out.action)
+        stops.append(out.stop_logit)
         views.append(out.view)
         memories.append(out.memory)
     weight = train[:, burn:]
     count = weight.sum().clamp(min=1)
-    action_error = F.mse_loss(torch.stack(actions, 1), labels[:, burn:], reduction="none").mean(dim=2)
+    target = labels[:, burn:]
+    action_error = F.mse_loss(torch.stack(actions, 1), target, reduction="none").mean(dim=2)
+    stop_label = (target == 0).all(dim=2).to(target.dtype)  # the teacher's stop: exactly zero
+    stop_error = F.binary_cross_entropy_with_logits(torch.stack(stops, 1), stop_label, reduction="none")
     action_loss = (action_error * weight).sum() / count
-    parts = {"action": float(action_loss.detach())}
+    stop_loss = (stop_error * weight).sum() / count
+    parts = {"action": float(action_loss.detach()), "stop": float(stop_loss.detach())}
+    action_loss = action_loss + STOP_WEIGHT * stop_loss
     if aux is None or aux_weight <= 0:
         return action_loss, parts
     aux_loss = _aux_loss(torch.stack(views, 1), torch.stack(memories, 1), aux[:, burn:], weight, parts)

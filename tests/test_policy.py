@@ -360,6 +360,20 @@ def test_odometry_is_ignored_unless_the_variant_asks_for_it():
         image = torch.randn(1, 3, config.image_size, config.image_size)
         scan, text = torch.rand(1, config.lidar_beams), torch.randn(1, config.text_dim)
         with torch.no_grad():
-            still, _ = model(image, scan, text, torch.zeros(1, 2))
-            moving, _ = model(image, scan, text, torch.tensor([[0.9, -0.5]]))
+            still = model.step(image, scan, text, torch.zeros(1, 2)).action  # before any stop decision
+            moving = model.step(image, scan, text, torch.tensor([[0.9, -0.5]])).action
         assert torch.allclose(still, moving) != use_odom
+
+
+def test_a_positive_stop_logit_makes_the_command_exactly_zero() -> None:
+    model, processor = model_and_processor("small")
+    inputs = processor(raw_observation(), SIM_GEOMETRY)
+    with torch.no_grad():
+        model.head[-1].bias.copy_(torch.tensor([0.8, 0.3, -5.0]))  # go, do not stop
+        moving, _ = model(*inputs.as_tuple())
+        assert moving.abs().min() > 0.1
+        model.head[-1].bias[2] = 5.0  # stop
+        stopped, _ = model(*inputs.as_tuple())
+        raw = model.step(*inputs.as_tuple())
+    assert torch.equal(stopped, torch.zeros_like(stopped))
+    assert raw.stop_logit.item() > 0 and raw.action.abs().min() > 0.1  # step() keeps the undecided action
