@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Train the model ladder the way the shipped models/ were made, then ship them (half-precision copies).
+# medium: BC + DAgger (train.yaml); small and large: one pass over the medium run's data.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/bootstrap.sh
+nav train "$@"
+nav train --config train_small.yaml "$@"
+nav train --config train_large.yaml "$@"
+for variant in small medium large; do
+    run=runs/train; [ "$variant" = medium ] || run=runs/train_$variant
+    nav export-model "$run/model" "models/$variant" --weights-dtype float16
+done
