@@ -2,8 +2,8 @@
 # Train the model ladder the way the shipped models/ were made, then ship them (half-precision copies).
 # medium: BC + DAgger (train.yaml); small and large: one pass over the medium run's data.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-source scripts/bootstrap.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
+cd "$NAV_ROOT"
 nav train "$@"
 nav train --config train_small.yaml "$@"
 nav train --config train_large.yaml "$@"
