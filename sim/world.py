@@ -82,9 +82,29 @@ class World:
         raise LookupError(f"no {colour} {shape} in world {self.seed} (it has: {present})")
 
 
+LAYOUT_ATTEMPTS = 20
+"""Layouts drawn for one seed before giving up (a draw can crowd the targets out of the room)."""
+
+
 def generate_world(seed: int, config: SimConfig) -> World:
-    """Draw a world from ``seed``. Deterministic for a given seed and config."""
-    rng = np.random.default_rng(seed)
+    """Draw a world from ``seed``. Deterministic for a given seed and config.
+
+    The first layout comes from ``default_rng(seed)``; when its obstacles leave no room for the
+    targets, the next from ``default_rng([seed, 1])`` and so on.
+    """
+    for attempt in range(LAYOUT_ATTEMPTS):
+        world = _draw_world(np.random.default_rng(seed if attempt == 0 else [seed, attempt]), seed, config)
+        if world is not None:
+            return world
+    raise RuntimeError(
+        f"world {seed}: no layout in {LAYOUT_ATTEMPTS} draws places {config.targets.count_min} targets; the room is "
+        f"too small for the configured targets/obstacles (room.size_min={config.room.size_min}, "
+        f"targets.count_min={config.targets.count_min})"
+    )
+
+
+def _draw_world(rng: np.random.Generator, seed: int, config: SimConfig) -> World | None:
+    """One layout, or None when the targets do not fit."""
     room, ob_cfg, tg_cfg = config.room, config.obstacles, config.targets
     robot_clear = 2.0 * config.robot.radius + 0.25
     width = float(rng.uniform(room.size_min, room.size_max))
@@ -139,8 +159,5 @@ def generate_world(seed: int, config: SimConfig) -> World:
                 targets.append(probe)
                 break
     if len(targets) < tg_cfg.count_min:
-        raise RuntimeError(
-            f"world {seed}: could place only {len(targets)} targets; the room is too small for the "
-            f"configured targets/obstacles (room.size_min={room.size_min}, targets.count_min={tg_cfg.count_min})"
-        )
+        return None
     return World(seed=int(seed), width=width, depth=depth, obstacles=tuple(obstacles), targets=tuple(targets))

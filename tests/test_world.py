@@ -88,3 +88,17 @@ def test_find_target_of_an_absent_object_raises_lookup_error_naming_what_is_pres
     assert "purple cube" in message
     for target in world.targets:
         assert target.name in message
+
+
+def test_a_seed_whose_first_layout_crowds_the_targets_out_gets_another_layout():
+    world = generate_world(805, CONFIG)  # its first draw fits only two targets
+    assert len(world.targets) >= CONFIG.targets.count_min
+    assert generate_world(805, CONFIG) == world
+
+
+def test_a_room_that_can_never_hold_the_targets_is_an_error_naming_the_seed():
+    import dataclasses
+
+    tiny = CONFIG.replace(room=dataclasses.replace(CONFIG.room, size_min=1.6, size_max=1.6))
+    with pytest.raises(RuntimeError, match="world 3: .*too small"):
+        generate_world(3, tiny)
