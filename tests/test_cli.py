@@ -25,8 +25,9 @@ def last_json_line(stdout: str) -> dict:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """The main job as shipped: the node graph over DDS in simulation, the agent on the shipped model."""
     out = tmp_path_factory.mktemp("demo")
-    return nav("demo", "--teacher", "--json", "--out", str(out), cwd=out), out
+    return nav("demo", "--json", "--out", str(out), cwd=out), out
 
 
 def test_nav_demo_exits_zero(demo):
@@ -45,6 +46,7 @@ def test_nav_demo_json_ends_stdout_with_a_successful_episode(demo):
     assert metrics["path_length_m"] > 0
     assert metrics["collisions"] == 0
     assert metrics["instruction"] == "go to the red cube"
+    assert metrics["driver"] != "teacher"  # the graph reached the goal with the learned policy
 
 
 def test_nav_demo_json_keeps_stdout_to_the_json_line(demo):
@@ -99,3 +101,10 @@ def test_nav_eval_puts_several_variants_in_one_table(tmp_path):
     assert [row["controller"] for row in report["table"]] == ["small", "random"]
     assert report["controller"] == "small" and report["split"] == "heldout"
     assert all(row["episodes"] == 2 for row in report["table"])
+
+
+def test_nav_demo_teacher_runs_the_privileged_teacher_in_process(tmp_path):
+    result = nav("demo", "--teacher", "--json", "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    metrics = last_json_line(result.stdout)
+    assert metrics["success"] is True and metrics["driver"] == "teacher"
