@@ -68,26 +68,25 @@ def collect_episode(env: Any, teacher: Any, seed: int, driver: Driver | None = N
     obs, info = env.reset(seed=seed)
     teacher.reset()
     images, scans, odom, labels, aux = [], [], [], [], []
-    done = False
-    while not done:
+
+    def label_and_record(obs: dict[str, Any], info: dict[str, Any]) -> np.ndarray:
         label = np.asarray(teacher.act(obs, info), dtype=np.float32)
         aux.append(aux_row(info, bool(getattr(teacher, "seen", False))))
         images.append(obs["image"])
         scans.append(obs["scan"])
         odom.append(obs["odom"])
         labels.append(label)
+        return label
+
+    done = False
+    while not done:
+        label = label_and_record(obs, info)
         action = label if driver is None else np.asarray(driver(obs, info, label), dtype=np.float32)
         obs, _, terminated, truncated, info = env.step(action)
         done = terminated or truncated
     success = bool(info["success"])
     for _ in range(hold_steps if success else 0):
-        label = np.asarray(teacher.act(obs, info), dtype=np.float32)
-        aux.append(aux_row(info, bool(getattr(teacher, "seen", False))))
-        images.append(obs["image"])
-        scans.append(obs["scan"])
-        odom.append(obs["odom"])
-        labels.append(label)
-        obs, _, _, _, info = env.step(label)
+        obs, _, _, _, info = env.step(label_and_record(obs, info))
     return Episode(
         images=np.stack(images),
         scans=np.stack(scans).astype(np.float32),
