@@ -310,4 +310,4 @@ def test_stop_leaves_no_processes_and_a_zero_command(graph: Graph) -> None:  # l
     final = op.since(t0)
     assert final and is_zero(*final[-1][1:]), "the mux did not leave a zero command"
     rc = {s.name: s.returncode for s in procs.status()}
-    assert rc == {"sim": 0, "agent": 0, "mux": 0}, rc
+    assert {"sim", "agent", "mux"} <= rc.keys() and all(code == 0 for code in rc.values()), rc
