@@ -121,6 +121,13 @@ def run_graph_demo(config: GraphDemoConfig, log: Callable[[str], None] = print) 
         agent["models_dir"] = str(Path(config.models_dir).resolve())
     if agent:
         params["agent"] = agent
+    # The demo shows one variant: the resource monitor is pinned to it (`nav bringup` adapts freely).
+    from nav.ros_config import load_ros_config
+
+    monitor: dict[str, Any] = {"pin": config.variant or load_ros_config().agent.variant}
+    if config.models_dir is not None:
+        monitor["models_dir"] = agent["models_dir"]
+    params["resource_monitor"] = monitor
     bringup = BringupConfig(
         sim=True,
         instruction=config.instruction,
