@@ -7,8 +7,10 @@ eats, through :mod:`perception`:
 * image: ``H x W x 3`` uint8 RGB -> :func:`perception.camera.prepare_image` at ``image_size`` square.
 * scan: REP 117 ranges with their :class:`ScanGeometry` -> :func:`perception.lidar.resample_scan`
   onto the model's ``lidar_beams`` layout -> :func:`perception.lidar.prepare_scan` (``[0, 1]``).
-* instruction: a string (embedded by a :class:`perception.language.SentenceEncoder`, cached) or an
-  already computed ``(text_dim,)`` embedding.
+* instruction: a string is grounded to the object the policy knows
+  (:class:`perception.grounding.InstructionGrounder`: "head over to the scarlet block" -> "go to the
+  red cube") and that canonical phrase is embedded by a :class:`perception.language.SentenceEncoder`
+  (cached); or an already computed ``(text_dim,)`` embedding.
 * odom: measured (linear m/s, angular rad/s) divided by (``max_linear``, ``max_angular``) and
   clipped to ``[-ODOM_CLIP, ODOM_CLIP]``.
 
@@ -30,10 +32,12 @@ import torch
 
 from perception.camera import prepare_image
 from perception.errors import InstructionError
+from perception.grounding import InstructionGrounder
+from perception.language import normalise_instruction
 from perception.lidar import prepare_scan, resample_scan
 from policy.configuration import PolicyConfig
 
-__all__ = ["ODOM_CLIP", "PolicyInputs", "PolicyProcessor", "ScanGeometry", "TextEncoder"]
+__all__ = ["ODOM_CLIP", "PolicyInputs", "PolicyProcessor", "ScanGeometry", "TextEncoder", "default_grounder"]
 
 ODOM_CLIP = 2.0
 """Normalised odometry is clipped to +-this (a reading far beyond the limits is a sensor fault)."""
@@ -103,11 +107,16 @@ class PolicyProcessor:
         config: The model's architecture (image size, beam layout, limits, text size).
         encoder: Embeds string instructions; default the process-wide
             :func:`perception.language.default_encoder`, created on first use.
+        grounder: Grounds string instructions before they are embedded; default
+            :func:`default_grounder` over ``encoder``, created on first use.
     """
 
-    def __init__(self, config: PolicyConfig, encoder: TextEncoder | None = None) -> None:
+    def __init__(
+        self, config: PolicyConfig, encoder: TextEncoder | None = None, grounder: InstructionGrounder | None = None
+    ) -> None:
         self.config = config
         self._encoder = encoder
+        self._grounder = grounder
         self._odom_scale = np.array([config.max_linear, config.max_angular], dtype=np.float32)
 
     # -- one field at a time ---------------------------------------------------------------------
@@ -132,9 +141,15 @@ class PolicyProcessor:
         return prepare_scan(resampled, c.lidar_range_max)
 
     def text(self, instruction: str | npt.ArrayLike) -> FloatArray:
-        """``(text_dim,)`` float32: a string is embedded (cached), an array is checked and passed on."""
+        """``(text_dim,)`` float32: a string is grounded and its canonical phrase embedded (both cached);
+        an array is checked and passed on.
+
+        Raises:
+            InstructionError: the string is empty or too long, or names no object the policy knows.
+        """
         if isinstance(instruction, str):
-            embedding = self.encoder.encode(instruction)
+            normalise_instruction(instruction)  # the length limits apply to what the operator said
+            embedding = self.encoder.encode(self.grounder.canonical(instruction))
         else:
             embedding = np.asarray(instruction, dtype=np.float32)
         if embedding.shape != (self.config.text_dim,):
@@ -165,6 +180,12 @@ class PolicyProcessor:
 
             self._encoder = default_encoder()
         return self._encoder
+
+    @property
+    def grounder(self) -> InstructionGrounder:
+        if self._grounder is None:
+            self._grounder = default_grounder(self.encoder)
+        return self._grounder
 
     # -- whole observations ------------------------------------------------------------------------
 
@@ -237,6 +258,18 @@ class PolicyProcessor:
         if emb.ndim != 2 or emb.shape[0] != n:
             raise ValueError(f"instruction embeddings must be (text_dim,) or ({n}, text_dim), got {emb.shape}")
         return list(emb)
+
+
+def default_grounder(encoder: TextEncoder) -> InstructionGrounder:
+    """Grounding to the simulator's target vocabulary (``sim.yaml`` ``targets``: what the policy was
+    trained to find), configured by ``configs/language.yaml``."""
+    from configs.loader import load
+    from perception.grounding import GroundingConfig
+    from sim.config import load_sim_config
+
+    targets = load_sim_config().targets
+    config = load(GroundingConfig, "language.yaml", section="grounding")
+    return InstructionGrounder(targets.colours, targets.shapes, encoder, config)
 
 
 def _to_inputs(arrays: dict[str, FloatArray], device: torch.device | str) -> PolicyInputs:

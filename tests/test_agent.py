@@ -97,7 +97,7 @@ def test_a_new_instruction_clears_the_memory(core):
     feed(core, 0.0)
     core.tick(0.1)
     assert core.controllers["small"].hidden is not None
-    core.on_instruction("find the blue ball")
+    core.on_instruction("find the blue sphere")
     assert core.controllers["small"].hidden is None
 
 
@@ -109,7 +109,7 @@ def test_the_same_instruction_offered_again_keeps_the_memory(core):
     assert memory is not None
     assert core.offer_instruction("  go to  the RED cube ") is None, "republished (any case or spacing)"
     assert core.controllers["small"].hidden is memory
-    assert core.offer_instruction("find the blue ball") == "find the blue ball"
+    assert core.offer_instruction("find the blue sphere") == "find the blue sphere"
     assert core.controllers["small"].hidden is None, "a new instruction clears the memory"
 
 

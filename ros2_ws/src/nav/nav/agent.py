@@ -91,11 +91,13 @@ class AgentCore:
     def on_instruction(self, text: str) -> str:
         """Take a new instruction at once (memory cleared).
 
-        An unusable one (empty, too long) raises PerceptionError and stops the robot: driving on
-        toward the previous goal after the human asked for something else would be wrong.
+        An unusable one (empty, too long, naming no object the policy knows) raises PerceptionError
+        and stops the robot: driving on toward the previous goal after the human asked for something
+        else would be wrong. A usable one is grounded and embedded here, off the control tick.
         """
         try:
             normalised = normalise_instruction(text)
+            self.controllers[self.variant].processor.text(normalised)
         except PerceptionError as exc:
             self.instruction = None
             self._no_instruction = f"instruction rejected: {exc}"

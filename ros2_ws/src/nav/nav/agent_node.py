@@ -182,10 +182,6 @@ class AgentNode(Node):
             return
         if text is None:
             return  # the same instruction republished: the memory stays
-        try:
-            self.core.controllers[self.core.variant].processor.text(text)  # embed now, off the tick
-        except PerceptionError as exc:
-            self.get_logger().error(f"instruction could not be embedded: {exc}")
         self.get_logger().info(f"new instruction: {text!r}")
 
     def _on_variant(self, msg: String) -> None:

@@ -1,0 +1,120 @@
+"""Instruction grounding: every phrasing to the object the policy knows, or a clear refusal."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from perception.errors import InstructionError
+from perception.grounding import GroundingConfig, InstructionGrounder, chroma_hue, hue_difference, lexicon_rgb
+from perception.language import SentenceEncoder
+from policy.configuration import get_variant
+from policy.processing import PolicyProcessor, default_grounder
+from sim.config import load_sim_config
+from sim.instructions import Goal, generate_instruction
+
+
+@pytest.fixture(scope="module")
+def encoder() -> SentenceEncoder:
+    return SentenceEncoder(device="cpu", num_threads=1)
+
+
+@pytest.fixture(scope="module")
+def grounder(encoder: SentenceEncoder) -> InstructionGrounder:
+    return default_grounder(encoder)
+
+
+def test_the_vocabulary_is_the_simulators_targets(grounder: InstructionGrounder) -> None:
+    targets = load_sim_config().targets
+    assert grounder.colours == tuple(targets.colours)
+    assert grounder.shapes == tuple(targets.shapes)
+
+
+@pytest.mark.parametrize("split", ["train", "heldout"])
+def test_generated_instructions_ground_to_their_goal(grounder: InstructionGrounder, split: str) -> None:
+    rng = np.random.default_rng(11)
+    wrong = []
+    for _ in range(300):
+        goal = Goal(
+            grounder.colours[rng.integers(len(grounder.colours))], grounder.shapes[rng.integers(len(grounder.shapes))]
+        )
+        text = generate_instruction(goal, split, rng)  # type: ignore[arg-type]
+        g = grounder.ground(text)
+        if (g.colour, g.shape) != (goal.colour, goal.shape):
+            wrong.append((text, g))
+    assert not wrong, wrong[:5]
+
+
+@pytest.mark.parametrize(
+    ("text", "colour", "shape"),
+    [
+        ("head over to the scarlet block", "red", "cube"),  # colour by hue, shape by word embedding
+        ("make your way to the navy orb", "blue", "sphere"),
+        ("approach the lime tube", "green", "cylinder"),
+        ("the ball that is green", "green", "sphere"),  # no noun after the colour: the clearest shape word
+        ("go to the red cube by the sand", "red", "cube"),  # a known colour name wins over a lexicon word
+        ("Go To The  GOLDEN Drum", "yellow", "cylinder"),
+    ],
+)
+def test_phrasings_ground_to_the_named_object(
+    grounder: InstructionGrounder, text: str, colour: str, shape: str
+) -> None:
+    g = grounder.ground(text)
+    assert (g.colour, g.shape) == (colour, shape)
+    assert grounder.canonical(text) == f"go to the {colour} {shape}"
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("go to the kitchen", "names no colour"),
+        ("go to the purple cube", "'purple' (nearest blue"),  # purple is not in the vocabulary: not guessed
+        ("go to the orange ball", "'orange' (nearest yellow"),
+        ("go to the grey cube", "'grey' (no hue"),
+        ("go to the red or blue box", "several colours"),
+        ("go to the scarlet thing", "names no shape"),  # "thing" is about as near every shape
+        ("   ", "empty"),
+    ],
+)
+def test_what_the_policy_does_not_know_is_refused_with_the_reason(
+    grounder: InstructionGrounder, text: str, named: str
+) -> None:
+    with pytest.raises(InstructionError) as info:
+        grounder.ground(text)
+    assert named in str(info.value)
+
+
+def test_a_repeated_instruction_is_served_from_the_cache(
+    grounder: InstructionGrounder, encoder: SentenceEncoder
+) -> None:
+    grounder.ground("drive to the yellow ball")
+    misses = encoder.cache_stats().misses
+    for _ in range(5):
+        grounder.ground("drive to the yellow ball")
+    assert encoder.cache_stats().misses == misses
+
+
+def test_hue_arithmetic() -> None:
+    assert float(hue_difference(350.0, 10.0)) == pytest.approx(20.0)
+    chroma, hue = chroma_hue([lexicon_rgb("grey"), lexicon_rgb("red")])  # type: ignore[list-item]
+    assert chroma[0] < 1.0 < chroma[1]
+    assert lexicon_rgb("not-a-colour") is None
+
+
+def test_bad_configuration_and_vocabulary_are_errors(encoder: SentenceEncoder) -> None:
+    with pytest.raises(ValueError, match="canonical"):
+        GroundingConfig(canonical="go to the {shape}")
+    with pytest.raises(ValueError, match="min_chroma"):
+        GroundingConfig(min_chroma=-1.0)
+    with pytest.raises(ValueError, match="not colour names"):
+        InstructionGrounder(["red", "chartreusey"], ["cube"], encoder)
+
+
+def test_the_policy_sees_the_same_embedding_for_every_phrasing_of_one_object(encoder: SentenceEncoder) -> None:
+    processor = PolicyProcessor(get_variant("small"), encoder=encoder)
+    canonical = processor.text("go to the red cube")
+    for text in ("head over to the scarlet block", "take me to the red box", "could you get to the red cube please"):
+        np.testing.assert_array_equal(processor.text(text), canonical)
+    assert not np.array_equal(processor.text("go to the blue cube"), canonical)
+    with pytest.raises(InstructionError, match="words"):
+        processor.text("go " * 50 + "to the red cube")  # the length limit applies to what was said
