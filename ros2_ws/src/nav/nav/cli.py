@@ -125,7 +125,9 @@ def cmd_bench_sim(args: argparse.Namespace) -> int:
 def cmd_bench_encoder(args: argparse.Namespace) -> int:
     from policy.bench import EncoderBenchConfig, bench_encoder, format_table
 
-    result = bench_encoder(EncoderBenchConfig(iters=args.iters, variants=tuple(args.variants or ())))
+    result = bench_encoder(
+        EncoderBenchConfig(iters=args.iters, variants=tuple(args.variants or ()), threads=args.threads)
+    )
     if args.json:
         _print_json(result)
     else:
@@ -387,6 +389,12 @@ def build_parser() -> argparse.ArgumentParser:
     benc = bench_sub.add_parser("encoder", help="parameters and per-step CPU/GPU latency of each policy variant")
     benc.add_argument("--iters", type=int, default=300, help="timed control steps per variant")
     benc.add_argument("--variants", nargs="+", help="variant names (default: all in configs/models.yaml)")
+    benc.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch CPU threads (default 0: every core; the agent node runs with ros.yaml agent.torch_threads)",
+    )
     benc.add_argument("--json", action="store_true")
     benc.set_defaults(func=cmd_bench_encoder)
     bloop = bench_sub.add_parser(
