@@ -78,8 +78,20 @@ class _Timed:
         return action
 
 
+GUARD_SUFFIX = "+guard"
+"""``<controller>+guard``: that controller behind the robot's collision guard (``ros.yaml`` ``guard``)."""
+
+
 def build_controller(name: str, env: Any, model_root: Path) -> Any:
-    """A controller by name: a reference controller or a model variant folder under ``model_root``."""
+    """A controller by name: a reference controller or a model variant folder under ``model_root``;
+    with the ``+guard`` suffix, behind the collision guard the robot's mux applies."""
+    if name.endswith(GUARD_SUFFIX):
+        from policy.guard import GuardedController, load_guard_config
+        from policy.processing import ScanGeometry
+
+        inner = build_controller(name[: -len(GUARD_SUFFIX)], env, model_root)
+        geometry = ScanGeometry.from_lidar_config(env.config.lidar)
+        return GuardedController(inner, load_guard_config(), geometry, 1.0 / env.config.task.control_hz)
     if name == "teacher":
         from sim.teacher import Teacher
 

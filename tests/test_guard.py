@@ -7,8 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from nav.guard import CollisionGuard
-from nav.ros_config import GuardConfig
+from policy.guard import CollisionGuard, GuardConfig
 
 CONFIG = GuardConfig(robot_radius=0.2, stop_distance=0.1, slow_distance=0.5, half_angle_deg=30.0, scan_timeout=0.3)
 BEAMS = 360
@@ -73,8 +72,31 @@ def test_obstacle_behind_stops_reversing_only() -> None:
 def test_only_the_sector_of_travel_counts() -> None:
     guard = guard_with(scan({29: 0.25, 31: 0.21, 90: 0.21, -31: 0.21}))
     assert guard.filter(0.3, 0.0, now=0.0).code == "stop"  # 29 deg is inside +-30
-    guard = guard_with(scan({31: 0.21, 90: 0.21, -31: 0.21}))
+    guard = guard_with(scan({31: 0.5, 90: 0.21, -31: 0.5}))
     assert guard.filter(0.3, 0.0, now=0.0).code == "clear"  # beside the robot, not in the way
+
+
+def test_an_arc_that_sweeps_the_side_into_an_obstacle_is_slowed_then_stopped() -> None:
+    # A post 0.35 m away at 60 deg left: outside the +-30 deg sector, clear of a straight drive
+    # (0.30 m to the side > 0.2 m radius + 0.03 m margin), but a left arc swings the body into it.
+    guard = guard_with(scan({60: 0.35}))
+    assert guard.filter(0.4, 0.0, now=0.0).code == "clear"
+    arc = guard.filter(0.4, 1.2, now=0.0)  # 0.33 m turning radius: the body passes within 0.16 m
+    assert arc.code == "sweep" and 0.0 <= arc.linear < 0.4 and arc.angular == 1.2
+    assert "arc reaches an obstacle" in arc.reason
+    assert guard.filter(0.4, -1.2, now=0.0).code == "clear"  # the right arc swings away from it
+    close = guard_with(scan({60: 0.24})).filter(0.4, 1.5, now=0.0)  # contact within one sample
+    assert close.code == "sweep" and close.linear == 0.0 and close.angular == 1.5
+
+
+def test_the_footprint_moving_away_from_a_close_point_is_not_stopped() -> None:
+    guard = guard_with(scan({120: 0.21, -150: 0.22}))  # touching-close behind the left and right
+    assert guard.filter(0.4, 0.3, now=0.0).code == "clear"
+
+
+def test_the_sweep_can_be_switched_off() -> None:
+    off = GuardConfig(robot_radius=0.2, stop_distance=0.1, slow_distance=0.5, half_angle_deg=30.0, sweep_horizon=0.0)
+    assert guard_with(scan({60: 0.35}), config=off).filter(0.4, 1.2, now=0.0).code == "clear"
 
 
 def test_slow_zone_scales_forward_speed_linearly() -> None:
@@ -125,3 +147,46 @@ def test_malformed_scan_is_rejected_and_the_old_one_kept() -> None:
 def test_disabled_guard_passes_everything() -> None:
     off = GuardConfig(enabled=False)
     assert CollisionGuard(off).filter(0.4, 0.1, now=0.0).code == "clear"
+
+
+class _Constant:
+    def __init__(self, linear: float, angular: float) -> None:
+        self.command = np.array([linear, angular], dtype=np.float32)
+        self.resets = 0
+
+    def reset(self) -> None:
+        self.resets += 1
+
+    def act(self, obs: dict, info: dict | None = None) -> np.ndarray:
+        return self.command
+
+
+def test_a_guarded_controller_filters_its_commands_through_the_scan_it_observes() -> None:
+    from policy.guard import GuardedController
+    from policy.processing import ScanGeometry
+
+    geometry = ScanGeometry(ANGLE_MIN, INC, 0.05, 10.0)
+    inner = _Constant(0.4, 1.2)
+    guarded = GuardedController(inner, CONFIG, geometry, period_s=0.1)
+    swept = guarded.act({"scan": scan({60: 0.35})})
+    assert 0.0 <= swept[0] < 0.4 and swept[1] == pytest.approx(1.2)
+    assert guarded.last is not None and guarded.last.code == "sweep"
+    np.testing.assert_allclose(guarded.act({"scan": scan()}), [0.4, 1.2])  # clear again: passed through
+    guarded.reset()
+    assert inner.resets == 1 and guarded.last is None
+
+
+def test_eval_names_a_guarded_controller_with_the_plus_guard_suffix() -> None:
+    from pathlib import Path
+
+    from policy.baselines import RandomController
+    from policy.evaluation import build_controller
+    from policy.guard import GuardedController
+    from sim.config import load_sim_config
+
+    class _Env:
+        config = load_sim_config()
+
+    controller = build_controller("random+guard", _Env(), Path("models"))
+    assert isinstance(controller, GuardedController) and isinstance(controller.inner, RandomController)
+    assert controller.period_s == pytest.approx(1.0 / _Env.config.task.control_hz)

@@ -250,7 +250,7 @@ def test_a_stalled_caller_does_not_earn_a_big_step() -> None:
 
 class _StopGuard:
     def filter(self, linear: float, angular: float, now: float):  # noqa: ANN201 - a test double
-        from nav.guard import GuardResult
+        from policy.guard import GuardResult
 
         return GuardResult(0.0, angular, "stop: obstacle 0.05 m ahead", "stop", 0.05)
 

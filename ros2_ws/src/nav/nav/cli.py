@@ -340,7 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--variant",
         default="medium",
         help="model variant (models/<variant>) or teacher/classical/random; several comma-separated (the JSON's "
-        "top-level figures are the first one's)",
+        "top-level figures are the first one's); a '+guard' suffix (medium+guard) runs it behind the robot's "
+        "collision guard (ros.yaml guard), as the mux does",
     )
     ev.add_argument("--models-dir", default=None, help="where <variant>/ model folders are (default: models/)")
     ev.add_argument("--split", choices=["train", "unseen", "heldout"], default="unseen")

@@ -1,7 +1,7 @@
 """ROS messages to numpy and plain numbers, at the edge of the nodes (parsing, plus Twist building).
 
 The nodes call these on every message and hand the results to the pure cores (:mod:`nav.mux`,
-:mod:`nav.guard`, :mod:`perception`). Builders of sensor messages for the simulator live in
+:mod:`policy.guard`, :mod:`perception`). Builders of sensor messages for the simulator live in
 :mod:`nav.sim_msgs`.
 """
 

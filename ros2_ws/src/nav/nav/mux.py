@@ -21,7 +21,7 @@ and a few things twist_mux does not:
 * **Limits.** Each axis is clipped to ``max_linear`` / ``max_angular``. Acceleration limits ramp
   the speed *up* (away from zero); slowing toward zero, stopping and the zero crossing of a
   reversal are immediate: a stop is never delayed.
-* **Safety filter.** An optional ``guard`` (:class:`nav.guard.CollisionGuard`, or anything with
+* **Safety filter.** An optional ``guard`` (:class:`policy.guard.CollisionGuard`, or anything with
   the same ``filter`` method) sits between the selection and the acceleration ramp, so the output
   ramps up again smoothly after the guard has stopped the robot.
 
@@ -50,7 +50,7 @@ class _FilterResult(Protocol):
 
 
 class SafetyFilter(Protocol):
-    """What the mux needs of a safety filter such as :class:`nav.guard.CollisionGuard`."""
+    """What the mux needs of a safety filter such as :class:`policy.guard.CollisionGuard`."""
 
     def filter(self, linear: float, angular: float, now: float) -> _FilterResult: ...
 

@@ -1,6 +1,6 @@
 """The mux node: velocity inputs, locks, e-stop and the lidar guard in; one Twist to the base out.
 
-A thin rclpy wrapper over :class:`nav.mux.CommandMux` and :class:`nav.guard.CollisionGuard` (the
+A thin rclpy wrapper over :class:`nav.mux.CommandMux` and :class:`policy.guard.CollisionGuard` (the
 rules live there). Topics and parameters come from ``configs/ros.yaml`` (ROS parameter ``config``
 names another file)::
 
@@ -31,10 +31,10 @@ from rclpy.node import Node
 from sensor_msgs.msg import LaserScan
 from std_msgs.msg import Bool
 
-from nav.guard import CollisionGuard
 from nav.msgs import scan_to_arrays, twist, twist_to_cmd
 from nav.mux import CommandMux, Decision
 from nav.node_utils import COMMAND_QOS, EVENT_QOS, SENSOR_QOS, STATUS_QOS, declare_config, flush, run_node
+from policy.guard import CollisionGuard
 
 __all__ = ["MuxNode", "main"]
 

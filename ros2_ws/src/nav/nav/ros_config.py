@@ -5,11 +5,11 @@ Pure Python (no rclpy): nodes, the launch file, ``nav bringup`` and the tests al
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from configs import load
+from policy.guard import GuardConfig
 
 DEFAULT_ROS_CONFIG = "ros.yaml"
 
@@ -127,26 +127,6 @@ class MuxConfig:
         for name in ("rate_hz", "max_linear", "max_angular", "max_linear_accel", "max_angular_accel"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"mux {name} must be > 0")
-
-
-@dataclass(frozen=True)
-class GuardConfig:
-    enabled: bool = True
-    robot_radius: float = 0.18
-    stop_distance: float = 0.12
-    slow_distance: float = 0.5
-    half_angle_deg: float = 35.0
-    scan_timeout: float = 0.3
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.stop_distance < self.slow_distance:
-            raise ValueError("guard needs 0 <= stop_distance < slow_distance")
-        if not 0 < self.half_angle_deg <= 180:
-            raise ValueError("guard half_angle_deg must be in (0, 180]")
-
-    @property
-    def half_angle(self) -> float:
-        return math.radians(self.half_angle_deg)
 
 
 @dataclass(frozen=True)

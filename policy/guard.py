@@ -1,4 +1,4 @@
-"""Lidar collision guard on the mux output. Pure Python (no rclpy).
+"""Lidar collision guard on the mux output (and in ``nav eval``'s ``<variant>+guard`` rows). Pure Python.
 
 :class:`CollisionGuard` keeps the nearest obstacle ahead of and behind the robot from the latest
 ``sensor_msgs/LaserScan`` and filters each velocity command:
@@ -14,6 +14,12 @@
   the speed toward it is scaled linearly from 0 (at the stop zone) to 1 (at the slow zone's edge).
 * **Blind sector.** A sector with no usable beam (outside the scan's field of view, or all NaN)
   counts as blocked: with a front-only lidar the robot does not reverse blindly.
+* **Swept footprint.** The sector misses what the robot's side sweeps into while it drives an arc
+  (in simulation every collision of the learned policy was such a side-swipe, 34 to 81 deg off its
+  heading). So the commanded arc is followed for ``sweep_horizon`` seconds and the footprint's
+  clearance to every scan point checked; if a point the footprint is closing in on comes within
+  ``sweep_margin`` at time ``t``, ``linear`` is scaled by ``t / sweep_horizon`` (zero when the
+  contact is one sample away). Points the footprint moves away from never stop it.
 * **Turning in place is allowed**, even next to an obstacle: the footprint is a circle around the
   rotation centre, so rotating sweeps no new area, and rotating is how the robot turns away from
   what blocks it. Only a stale or missing scan stops rotation too.
@@ -31,13 +37,38 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from nav.ros_config import GuardConfig
+__all__ = ["CollisionGuard", "GuardConfig", "GuardResult", "GuardedController", "load_guard_config"]
 
-__all__ = ["CollisionGuard", "GuardResult"]
+
+@dataclass(frozen=True)
+class GuardConfig:
+    enabled: bool = True
+    robot_radius: float = 0.18
+    stop_distance: float = 0.12
+    slow_distance: float = 0.5
+    half_angle_deg: float = 35.0
+    scan_timeout: float = 0.3
+    sweep_horizon: float = 0.6
+    """s: the commanded arc is followed this far ahead for the swept-footprint check (0: off)."""
+    sweep_margin: float = 0.03
+    """m: least clearance the swept footprint keeps from any scan point."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.stop_distance < self.slow_distance:
+            raise ValueError("guard needs 0 <= stop_distance < slow_distance")
+        if not 0 < self.half_angle_deg <= 180:
+            raise ValueError("guard half_angle_deg must be in (0, 180]")
+        if self.sweep_horizon < 0 or self.sweep_margin < 0:
+            raise ValueError("guard sweep_horizon and sweep_margin must be >= 0")
+
+    @property
+    def half_angle(self) -> float:
+        return math.radians(self.half_angle_deg)
 
 
 @dataclass(frozen=True)
@@ -48,7 +79,7 @@ class GuardResult:
     angular: float
     reason: str
     code: str
-    """``clear``, ``slow``, ``stop``, ``blind``, ``stale`` or ``no_scan``."""
+    """``clear``, ``slow``, ``sweep``, ``stop``, ``blind``, ``stale`` or ``no_scan``."""
     distance: float = math.inf
     """Nearest obstacle in the sector of travel, from the robot's surface (m); inf when none."""
 
@@ -61,6 +92,12 @@ def _wrap(angles: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return np.mod(angles + math.pi, 2.0 * math.pi) - math.pi
 
 
+_MAX_SWEEP_SPEED = 1.0
+"""m/s: scan points farther than this times the horizon (plus the footprint) are left out of the sweep."""
+_SWEEP_SAMPLES = 12
+"""Poses checked along the arc (every 50 ms over the default 0.6 s)."""
+
+
 class CollisionGuard:
     """Stop or slow motion toward obstacles seen by a 2D lidar. See the module docstring."""
 
@@ -69,6 +106,8 @@ class CollisionGuard:
         self._scan_at: float | None = None
         self._nearest = {1: math.inf, -1: math.inf}
         """Nearest obstacle ahead (1) and behind (-1), from the lidar centre; NaN for a blind sector."""
+        self._points = np.zeros((0, 2))
+        """Obstacle points of the latest scan near enough to matter for the sweep (robot frame, m)."""
 
     def on_scan(
         self,
@@ -94,6 +133,10 @@ class CollisionGuard:
         for direction, centre in ((1, 0.0), (-1, math.pi)):
             in_sector = valid & (np.abs(_wrap(angles - centre)) <= half)
             self._nearest[direction] = float(distance[in_sector].min()) if in_sector.any() else math.nan
+        reach = self.config.robot_radius + self.config.sweep_margin + _MAX_SWEEP_SPEED * self.config.sweep_horizon
+        near = valid & ~free & (distance <= reach)
+        hit = np.maximum(distance[near], min(range_min, self.config.robot_radius))
+        self._points = np.stack([hit * np.cos(angles[near]), hit * np.sin(angles[near])], axis=1)
         self._scan_at = now
 
     def scan_age(self, now: float) -> float:
@@ -124,8 +167,30 @@ class CollisionGuard:
         if surface < cfg.slow_distance:
             scale = (surface - cfg.stop_distance) / (cfg.slow_distance - cfg.stop_distance)
             reason = f"slow: obstacle {surface:.2f} m {where} (speed x{scale:.2f})"
-            return GuardResult(linear * scale, angular, reason, "slow", surface)
-        return GuardResult(linear, angular, "clear", "clear", surface)
+            return self._sweep(GuardResult(linear * scale, angular, reason, "slow", surface))
+        return self._sweep(GuardResult(linear, angular, "clear", "clear", surface))
+
+    def _sweep(self, result: GuardResult) -> GuardResult:
+        """Scale ``result.linear`` down if the commanded arc sweeps the footprint into a scan point."""
+        cfg = self.config
+        if cfg.sweep_horizon <= 0 or result.linear == 0.0 or len(self._points) == 0:
+            return result
+        t = np.linspace(0.0, cfg.sweep_horizon, _SWEEP_SAMPLES + 1)
+        v, w = result.linear, result.angular
+        if abs(w) < 1e-6:
+            centres = np.stack([v * t, np.zeros_like(t)], axis=1)
+        else:
+            centres = np.stack([v / w * np.sin(w * t), v / w * (1.0 - np.cos(w * t))], axis=1)
+        gaps = np.linalg.norm(self._points[None, :, :] - centres[:, None, :], axis=2)  # (time, point)
+        limit = cfg.robot_radius + cfg.sweep_margin
+        closing = (gaps < limit) & (gaps < gaps[0][None, :] - 1e-6)
+        hits = np.flatnonzero(closing.any(axis=1))
+        if hits.size == 0:
+            return result
+        first = int(hits[0])
+        scale = (first - 1) / _SWEEP_SAMPLES if first > 1 else 0.0
+        reason = f"sweep: the arc reaches an obstacle in {t[first]:.2f} s (speed x{scale:.2f})"
+        return GuardResult(result.linear * scale, result.angular, reason, "sweep", result.distance)
 
     def snapshot(self, now: float) -> dict[str, str]:
         """The state as flat key/value strings (for ``diagnostic_msgs/KeyValue``)."""
@@ -137,3 +202,44 @@ class CollisionGuard:
             "guard.nearest_ahead": f"{self._nearest[1] - radius:.2f}",
             "guard.nearest_behind": f"{self._nearest[-1] - radius:.2f}",
         }
+
+
+def load_guard_config(path: str = "ros.yaml") -> GuardConfig:
+    """The robot's guard, as the mux node runs it (``configs/ros.yaml``, section ``guard``)."""
+    from configs import load
+
+    return load(GuardConfig, path, section="guard")
+
+
+class GuardedController:
+    """A controller whose commands pass a :class:`CollisionGuard`, as the robot's mux passes them.
+
+    For closed-loop evaluation of the deployed command path: each ``act`` feeds the observation's
+    scan to the guard (read with ``geometry``, a :class:`policy.processing.ScanGeometry`), then
+    filters the inner controller's (linear, angular). Time advances ``period_s`` per step.
+    """
+
+    def __init__(self, inner: Any, config: GuardConfig, geometry: Any, period_s: float) -> None:
+        if period_s <= 0:
+            raise ValueError(f"period_s must be > 0, got {period_s}")
+        self.inner = inner
+        self.config = config
+        self.geometry = geometry
+        self.period_s = period_s
+        self.guard = CollisionGuard(config)
+        self.last: GuardResult | None = None
+        self._now = 0.0
+
+    def reset(self) -> None:
+        self.inner.reset()
+        self.guard = CollisionGuard(self.config)
+        self.last = None
+        self._now = 0.0
+
+    def act(self, obs: dict[str, Any], info: dict[str, Any] | None = None) -> npt.NDArray[np.float32]:
+        action = np.asarray(self.inner.act(obs, info), dtype=np.float64).reshape(2)
+        g = self.geometry
+        self.guard.on_scan(obs["scan"], g.angle_min, g.angle_increment, g.range_min, g.range_max, now=self._now)
+        self.last = self.guard.filter(float(action[0]), float(action[1]), now=self._now)
+        self._now += self.period_s
+        return np.array([self.last.linear, self.last.angular], dtype=np.float32)
