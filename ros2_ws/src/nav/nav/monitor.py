@@ -72,8 +72,9 @@ class MonitorConfig:
     """Weight of a newly measured cost ratio against the previous estimate (0: never learn)."""
     thermal_limit_c: float = 85.0
     """At or above this temperature no step up is made."""
-    relative_cost: dict[str, float] = field(default_factory=lambda: {"small": 1.0, "medium": 2.7, "large": 11.5})
-    """Tick cost of each variant relative to each other (any unit); also the ladder's order."""
+    relative_cost: dict[str, float] = field(default_factory=dict)
+    """Tick cost of each variant relative to each other (any unit); also the ladder's order. Required:
+    the measured figures live in ``configs/monitor.yaml`` only (from ``nav bench encoder``)."""
 
     def __post_init__(self) -> None:
         if self.budget_ms <= 0:
@@ -91,7 +92,9 @@ class MonitorConfig:
         if not 0 <= self.ratio_learning_rate <= 1:
             raise ValueError("ratio_learning_rate must be in [0, 1]")
         if not self.relative_cost:
-            raise ValueError("relative_cost must name at least one variant")
+            raise ValueError(
+                "relative_cost must name at least one variant (configs/monitor.yaml: each variant's tick cost)"
+            )
         bad = {k: v for k, v in self.relative_cost.items() if not v > 0}
         if bad:
             raise ValueError(f"relative_cost values must be > 0, got {bad}")
