@@ -60,14 +60,16 @@ def test_a_short_run_reports_every_run(tmp_path: Path) -> None:
     path = tmp_path / "monitor.yaml"
     path.write_text(yaml.safe_dump(config))
     report = tmp_path / "report"
-    summary = run_adapt_experiment(models, report, quick=True, config_path=path, log=lambda line: None)
+    summary = run_adapt_experiment(models, report, quick=True, config_path=path, log=lambda line: None, budget_ms=25.0)
     assert list(summary) == ["static_small", "static_medium", "static_large", "adaptive"]
     for run, s in summary.items():
         assert s["ticks"] == 30, run
+        assert s["budget_ms"] == 25.0, "--budget-ms replaces monitor.yaml's budget"
         assert 0.0 <= s["deadline_miss_rate"] <= 1.0
         assert set(s["phases"]) == {"idle", "contention"}
         assert sum(s["share"].values()) == pytest.approx(1.0)
         assert s["episodes"] >= 2 and 0.0 <= s["success_rate"] <= 1.0  # 1 s episodes end by the time limit
     assert summary["static_large"]["share"] == {"large": 1.0} and summary["static_large"]["switches"] == 0
     assert (report / "report.md").read_text().count("| adaptive |") == 3  # summary + one row per phase
+    assert "Budget 25 ms per tick" in (report / "report.md").read_text()
     assert (report / "latency_and_variant.png").stat().st_size > 0

@@ -133,8 +133,13 @@ def run_adapt_experiment(
     config_path: str | Path = DEFAULT_MONITOR_CONFIG,
     torch_threads: int = 1,
     log: Any = print,
+    budget_ms: float | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Run every configured run through the load profile; returns the summary keyed by run name."""
+    """Run every configured run through the load profile; returns the summary keyed by run name.
+
+    ``budget_ms`` replaces the monitor's ``budget_ms`` (the deadline of a tick, for the monitor and
+    for counting misses): the same experiment for a robot with a tighter or looser loop.
+    """
     import torch
 
     from policy.processing import ScanGeometry
@@ -142,6 +147,8 @@ def run_adapt_experiment(
     from sim.env import make_env
 
     monitor_config = load_monitor_config(config_path)
+    if budget_ms is not None:
+        monitor_config = dataclasses.replace(monitor_config, budget_ms=budget_ms)
     config = load_experiment_config(config_path)
     chosen_profile = config.profiles["quick" if quick else "full"]
     profile = chosen_profile.phases
@@ -276,7 +283,7 @@ def _episode_metrics(episodes: list[_Episode]) -> dict[str, Any]:
 def _summarise(log: _RunLog, monitor: MonitorConfig, profile: tuple[Phase, ...], control_hz: float) -> dict[str, Any]:
     phases = np.asarray(log.phase)
     everything = _rates(log, np.ones(len(log.t), dtype=bool), monitor.budget_ms, control_hz)
-    out: dict[str, Any] = {**_episode_metrics(log.episodes), **everything}
+    out: dict[str, Any] = {**_episode_metrics(log.episodes), **everything, "budget_ms": monitor.budget_ms}
     out["phases"] = {}
     for phase in profile:
         entry = _rates(log, phases == phase.name, monitor.budget_ms, control_hz)

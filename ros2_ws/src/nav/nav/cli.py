@@ -251,7 +251,12 @@ def cmd_experiment_adapt(args: argparse.Namespace) -> int:
     agent = load_ros_config().agent
     models_dir = Path(args.models_dir) if args.models_dir else resolve_models_dir(agent.models_dir)
     summary = run_adapt_experiment(
-        models_dir, args.report, quick=args.quick, torch_threads=agent.torch_threads, log=_log(args)
+        models_dir,
+        args.report,
+        quick=args.quick,
+        torch_threads=agent.torch_threads,
+        log=_log(args),
+        budget_ms=args.budget_ms,
     )
     if args.json:
         _print_json(summary)
@@ -418,6 +423,12 @@ def build_parser() -> argparse.ArgumentParser:
     adapt.add_argument("--models-dir", default=None, help="model folders <variant>/ (default: agent.models_dir)")
     adapt.add_argument("--report", default=None, help="write report.md, adapt.json and the plot here")
     adapt.add_argument("--json", action="store_true", help="end with one line of JSON keyed by run name")
+    adapt.add_argument(
+        "--budget-ms",
+        type=float,
+        default=None,
+        help="a tick's deadline for the monitor and the miss count (default: monitor.yaml budget_ms)",
+    )
     adapt.set_defaults(func=cmd_experiment_adapt)
     rev = sub.add_parser(
         "replay-eval", help="a recorded bag through the agent's core and models, against reference commands"
