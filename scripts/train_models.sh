@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Train the model ladder the way the shipped models/ were made, then ship them (half-precision copies).
-# medium: BC + DAgger (train.yaml); small and large: one pass over the medium run's data.
+# medium: BC + DAgger (train.yaml); small and large: passes over the medium run's data (their configs).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 cd "$NAV_ROOT"
