@@ -97,7 +97,9 @@ class AgentCore:
         """
         try:
             normalised = normalise_instruction(text)
-            self.controllers[self.variant].processor.text(normalised)
+            processor = getattr(self.controllers[self.variant], "processor", None)
+            if processor is not None:  # a learned policy (reference controllers read the text themselves)
+                processor.text(normalised)
         except PerceptionError as exc:
             self.instruction = None
             self._no_instruction = f"instruction rejected: {exc}"
