@@ -41,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from perception.errors import InstructionError
+from perception.language import TextEncoder, normalise_instruction
 
 __all__ = ["Grounding", "GroundingConfig", "InstructionGrounder", "chroma_hue", "hue_difference", "lexicon_rgb"]
 
@@ -68,7 +69,7 @@ class GroundingConfig:
     def __post_init__(self) -> None:
         if "{colour}" not in self.canonical or "{shape}" not in self.canonical:
             raise ValueError(f"grounding.canonical must contain {{colour}} and {{shape}}, got {self.canonical!r}")
-        for name in ("max_hue_difference_deg", "min_hue_margin_deg", "min_chroma"):
+        for name in ("max_hue_difference_deg", "min_hue_margin_deg", "min_chroma", "min_shape_margin"):
             if getattr(self, name) < 0:
                 raise ValueError(f"grounding.{name} must be >= 0, got {getattr(self, name)}")
         if not -1.0 <= self.min_shape_similarity <= 1.0:
@@ -90,12 +91,6 @@ class Grounding:
     shape_word: str
     shape_similarity: float
     """Word-embedding cosine between that word and the known shape name."""
-
-
-class WordEncoder:
-    """Anything with ``encode(text) -> unit-norm (dim,) float32`` (a :class:`SentenceEncoder`)."""
-
-    def encode(self, text: str) -> npt.NDArray[np.float32]: ...  # pragma: no cover - protocol
 
 
 @lru_cache(maxsize=4096)
@@ -139,7 +134,7 @@ class InstructionGrounder:
         self,
         colours: Sequence[str],
         shapes: Sequence[str],
-        encoder: WordEncoder,
+        encoder: TextEncoder,
         config: GroundingConfig | None = None,
     ) -> None:
         if not colours or not shapes:
@@ -159,10 +154,9 @@ class InstructionGrounder:
     # -- public ------------------------------------------------------------------------------------
 
     def ground(self, instruction: str) -> Grounding:
-        """The (colour, shape) ``instruction`` names; InstructionError if it names none, or several."""
-        if not isinstance(instruction, str) or not instruction.strip():
-            raise InstructionError("the instruction is empty: say which object to go to, e.g. 'go to the red cube'")
-        key = " ".join(instruction.lower().split())
+        """The (colour, shape) ``instruction`` names; InstructionError if it names none, or several, or
+        is empty or too long (:func:`perception.language.normalise_instruction`)."""
+        key = normalise_instruction(instruction)
         with self._lock:
             cached = self._cache.get(key)
         if cached is not None:

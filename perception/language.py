@@ -16,7 +16,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +29,7 @@ __all__ = [
     "MAX_WORDS",
     "CacheStats",
     "SentenceEncoder",
+    "TextEncoder",
     "bundled_model_path",
     "default_encoder",
     "normalise_instruction",
@@ -40,6 +41,12 @@ MAX_CHARS = 200
 """Default longest instruction, in characters after normalisation."""
 MAX_WORDS = 40
 """Default longest instruction, in words."""
+
+
+class TextEncoder(Protocol):
+    """Anything that embeds text as a unit-norm ``(dim,)`` float32 vector (e.g. :class:`SentenceEncoder`)."""
+
+    def encode(self, text: str) -> npt.NDArray[np.float32]: ...
 
 
 def normalise_instruction(text: str, max_chars: int = MAX_CHARS, max_words: int = MAX_WORDS) -> str:

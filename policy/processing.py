@@ -24,7 +24,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -33,7 +34,7 @@ import torch
 from perception.camera import prepare_image
 from perception.errors import InstructionError
 from perception.grounding import InstructionGrounder
-from perception.language import normalise_instruction
+from perception.language import TextEncoder
 from perception.lidar import prepare_scan, resample_scan
 from policy.configuration import PolicyConfig
 
@@ -43,12 +44,6 @@ ODOM_CLIP = 2.0
 """Normalised odometry is clipped to +-this (a reading far beyond the limits is a sensor fault)."""
 
 FloatArray = npt.NDArray[np.float32]
-
-
-class TextEncoder(Protocol):
-    """Anything that embeds an instruction (e.g. :class:`perception.language.SentenceEncoder`)."""
-
-    def encode(self, text: str) -> npt.NDArray[np.float32]: ...
 
 
 @dataclass(frozen=True)
@@ -148,7 +143,6 @@ class PolicyProcessor:
             InstructionError: the string is empty or too long, or names no object the policy knows.
         """
         if isinstance(instruction, str):
-            normalise_instruction(instruction)  # the length limits apply to what the operator said
             embedding = self.encoder.encode(self.grounder.canonical(instruction))
         else:
             embedding = np.asarray(instruction, dtype=np.float32)
@@ -260,9 +254,11 @@ class PolicyProcessor:
         return list(emb)
 
 
+@lru_cache(maxsize=8)
 def default_grounder(encoder: TextEncoder) -> InstructionGrounder:
     """Grounding to the simulator's target vocabulary (``sim.yaml`` ``targets``: what the policy was
-    trained to find), configured by ``configs/language.yaml``."""
+    trained to find), configured by ``configs/language.yaml``. One per encoder: the processors of every
+    preloaded variant share it (and its cache)."""
     from configs.loader import load
     from perception.grounding import GroundingConfig
     from sim.config import load_sim_config
