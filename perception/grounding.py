@@ -4,16 +4,16 @@ The policy is trained on a small object vocabulary (the simulator's target colou
 robot's operator uses words training never saw: "head over to the scarlet block". The sentence
 encoder alone does not carry such words to the right object: measured with all-MiniLM-L6-v2, the
 single words "scarlet", "navy" and "lime" are nearer the names "orange", "orange" and "purple" than
-"red", "blue" and "green", and the nearest train sentence to a held-out instruction names the right
-object only about half the time. So the instruction is grounded before it reaches the policy:
+"red", "blue" and "green" (``tests/test_grounding.py`` checks this). So the instruction is grounded
+before it reaches the policy:
 
 * **Colour** is grounded perceptually. A word that is a known colour name is taken as it is; else a
   word found in a colour-name lexicon (the CSS4 names, then the 949 names of the XKCD colour survey,
   both shipped with matplotlib) is mapped to the known colour of nearest CIELAB hue angle. Hue, not
   Lab distance: a camera sees an object's lightness change with its shading, and colour names are
-  categories of hue (measured: Lab distance puts "lime" almost as near yellow as green, Delta E 66
-  against 63, and CIEDE2000 puts it nearer yellow, both because of its lightness; its hue is
-  green's). A word is grounded only if it is chromatic (``min_chroma``), near a known hue
+  categories of hue (in an exploratory check, Lab distance put "lime" almost as near yellow as
+  green, and CIEDE2000 nearer yellow, both because of its lightness; its hue is green's). A word is
+  grounded only if it is chromatic (``min_chroma``), near a known hue
   (``max_hue_difference_deg``) and clearly nearer that one than the next (``min_hue_margin_deg``):
   "orange" with red and yellow known is refused, not guessed.
   Known names win over lexicon words ("the red cube by the sand" is red); two different colours are

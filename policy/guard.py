@@ -15,8 +15,8 @@
 * **Blind sector.** A sector with no usable beam (outside the scan's field of view, or all NaN)
   counts as blocked: with a front-only lidar the robot does not reverse blindly.
 * **Swept footprint.** The sector misses what the robot's side sweeps into while it drives an arc
-  (in simulation every collision of the learned policy was such a side-swipe, 34 to 81 deg off its
-  heading). So the commanded arc is followed for ``sweep_horizon`` seconds and the footprint's
+  (in simulation the learned policy's collisions that were examined were all such side-swipes,
+  well outside the forward sector). So the commanded arc is followed for ``sweep_horizon`` seconds and the footprint's
   clearance to every scan point checked; if a point the footprint is closing in on comes within
   ``sweep_margin`` at time ``t``, ``linear`` is scaled by ``t / sweep_horizon`` (zero when the
   contact is one sample away). Points the footprint moves away from never stop it.

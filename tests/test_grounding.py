@@ -118,3 +118,11 @@ def test_the_policy_sees_the_same_embedding_for_every_phrasing_of_one_object(enc
     assert not np.array_equal(processor.text("go to the blue cube"), canonical)
     with pytest.raises(InstructionError, match="words"):
         processor.text("go " * 50 + "to the red cube")  # the length limit applies to what was said
+
+
+def test_the_sentence_encoder_alone_misplaces_held_out_colour_words(encoder: SentenceEncoder) -> None:
+    """Why grounding exists: MiniLM puts these held-out words nearer a wrong colour name."""
+    names = ["red", "green", "blue", "yellow", "purple", "orange"]
+    vectors = np.stack([encoder.encode(n) for n in names])
+    for word, right in (("scarlet", "red"), ("navy", "blue"), ("lime", "green")):
+        assert names[int(np.argmax(vectors @ encoder.encode(word)))] != right, word
