@@ -9,9 +9,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -129,6 +132,62 @@ def test_a_written_bag_reads_back_in_time_order(tmp_path: Path, storage: str) ->
         msg = next(m for topic, _, _, m in reader.messages({"/camera/image_raw"}))
         assert (msg.width, msg.height, msg.encoding) == (64, 64, "rgb8")
     assert "in_progress" not in (bag / "metadata.yaml").read_text(), "a closed bag is not marked unfinished"
+
+
+def _decode_as_foxglove_does(bag: Path, storage: str) -> Iterator[tuple[str, Any]]:
+    """(topic, message) for every message, decoded by Foxglove's ROS 2 decoder (``mcap-ros2-support``)
+    from the ``ros2msg`` definitions stored in the bag itself, not from any message package."""
+    from mcap.reader import make_reader
+    from mcap.records import Schema
+    from mcap_ros2.decoder import DecoderFactory
+
+    if storage == "mcap":
+        (path,) = bag.glob("*.mcap")
+        with path.open("rb") as stream:
+            for schema, channel, _, message in make_reader(
+                stream, decoder_factories=[DecoderFactory()]
+            ).iter_decoded_messages():
+                assert (schema.encoding, channel.message_encoding) == ("ros2msg", "cdr"), channel.topic
+                yield channel.topic, message
+        return
+    (path,) = bag.glob("*.db3")  # rosbag2 sqlite3 schema 4 (Iron and later): definitions in their own table
+    with sqlite3.connect(path) as db:
+        definitions = dict(
+            (kind, (encoding, text))
+            for kind, encoding, text in db.execute(
+                "SELECT topic_type, encoding, encoded_message_definition FROM message_definitions"
+            )
+        )
+        decoders = {}
+        for topic_id, topic, kind, fmt in db.execute("SELECT id, name, type, serialization_format FROM topics"):
+            encoding, text = definitions[kind]
+            assert (encoding, fmt) == ("ros2msg", "cdr"), topic
+            schema = Schema(id=topic_id, name=kind, encoding=encoding, data=text.encode())
+            decoders[topic_id] = (topic, DecoderFactory().decoder_for(fmt, schema))
+        for topic_id, data in db.execute("SELECT topic_id, data FROM messages ORDER BY timestamp"):
+            topic, decode = decoders[topic_id]
+            yield topic, decode(data)
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+def test_a_written_bag_decodes_with_foxgloves_decoder_from_the_definitions_it_carries(
+    tmp_path: Path, storage: str
+) -> None:
+    """Foxglove (and ``ros2 bag``) decode a bag from the message definitions stored in it: every
+    message must decode from those alone."""
+    bag = write_bag(tmp_path / "bag", seconds=1.0, storage=storage)
+    with BagReader(bag) as reader:
+        expected = {topic: count for topic, (_, count) in reader.info.topics.items()}
+    counts: dict[str, int] = {}
+    for topic, message in _decode_as_foxglove_does(bag, storage):
+        counts[topic] = counts.get(topic, 0) + 1
+        if topic == "/scan":
+            assert len(message.ranges) == 360 and message.range_max == pytest.approx(8.0)
+        if topic == "/camera/image_raw":
+            assert (message.width, message.height, message.encoding) == (64, 64, "rgb8")
+        if topic == "/instruction":
+            assert message.data == "go to the red cube"
+    assert counts == expected
 
 
 # ------------------------------------------------------------------------------------ damaged bags
