@@ -10,7 +10,7 @@ from typing import Any
 from sim.artifacts import plot_trajectory, write_camera_video, write_json
 from sim.config import SimConfig, load_sim_config
 from sim.env import make_env
-from sim.instructions import parse_goal
+from sim.instructions import Goal, parse_goal
 from sim.rollout import Trace, run_episode
 from sim.teacher import Teacher
 from sim.world import generate_world
@@ -28,9 +28,8 @@ class DemoConfig:
     max_world_tries: int = 200
 
 
-def find_world_with(instruction: str, seed: int, tries: int, config: SimConfig | None = None) -> int:
-    """A world seed (from ``seed`` upward) whose world, under ``config``, holds the object the instruction names."""
-    goal = parse_goal(instruction)
+def find_world_with(goal: Goal, seed: int, tries: int, config: SimConfig | None = None) -> int:
+    """A world seed (from ``seed`` upward) whose world, under ``config``, holds the ``goal`` object."""
     cfg = config if config is not None else load_sim_config()
     for world_seed in range(seed, seed + tries):
         world = generate_world(world_seed, cfg)
@@ -41,7 +40,7 @@ def find_world_with(instruction: str, seed: int, tries: int, config: SimConfig |
 
 def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the episode, write ``camera.mp4``, ``trajectory.png`` and ``metrics.json``; return the metrics."""
-    world_seed = find_world_with(config.instruction, config.seed, config.max_world_tries)
+    world_seed = find_world_with(parse_goal(config.instruction), config.seed, config.max_world_tries)
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     env = make_env()

@@ -117,7 +117,8 @@ class LangNavEnv(gym.Env):
 
         ``options``: ``world_seed`` (int) picks the world; ``instruction`` (str) sets the instruction
         (it must name an object in that world); ``goal`` ((colour, shape)) picks the target and
-        phrases a fresh instruction for it.
+        phrases a fresh instruction for it. With both, ``goal`` is the target and ``instruction`` its
+        words as given (a phrasing the simulator's own table does not know, grounded elsewhere).
         """
         super().reset(seed=seed)
         options = dict(options or {})
@@ -136,16 +137,19 @@ class LangNavEnv(gym.Env):
         scene = build_scene(self.client, world, cfg)
         self.robot = DiffDriveRobot(self.client, scene.robot, cfg.robot)
 
+        if options.get("goal") is not None:
+            colour, shape = options["goal"]
+            goal = Goal(str(colour), str(shape))
+        elif options.get("instruction") is not None:
+            goal = parse_goal(str(options["instruction"]))
+        else:
+            picked = world.targets[int(rng.integers(len(world.targets)))]
+            goal = Goal(picked.colour, picked.shape)
         if options.get("instruction") is not None:
             instruction = str(options["instruction"])
-            goal = parse_goal(instruction)
+            if not instruction.strip():
+                raise InstructionError("instruction is empty")
         else:
-            if options.get("goal") is not None:
-                colour, shape = options["goal"]
-                goal = Goal(str(colour), str(shape))
-            else:
-                picked = world.targets[int(rng.integers(len(world.targets)))]
-                goal = Goal(picked.colour, picked.shape)
             instruction = generate_instruction(goal, cfg.task.instruction_split, rng)
         try:
             target = world.find_target(goal.colour, goal.shape)

@@ -213,6 +213,26 @@ def test_the_instruction_option_sets_the_goal_and_the_observed_instruction(env):
     assert info["goal"] == target.name
 
 
+def test_a_goal_with_an_instruction_keeps_the_words_as_given_and_the_goal_as_the_target(env):
+    env.reset(seed=0, options={"world_seed": 3})
+    target = env.episode.world.targets[0]
+    words = "make for that crimson thing"  # not in the simulator's phrase table: grounded elsewhere
+
+    obs, info = env.reset(
+        seed=0, options={"world_seed": 3, "goal": (target.colour, target.shape), "instruction": words}
+    )
+
+    assert obs["instruction"] == words
+    assert info["goal"] == target.name
+
+
+def test_an_empty_instruction_is_refused_even_with_a_goal(env):
+    env.reset(seed=0, options={"world_seed": 3})
+    target = env.episode.world.targets[0]
+    with pytest.raises(InstructionError, match="empty"):
+        env.reset(seed=0, options={"world_seed": 3, "goal": (target.colour, target.shape), "instruction": "  "})
+
+
 def test_an_unknown_reset_option_is_refused(env):
     with pytest.raises(ValueError, match="world"):
         env.reset(seed=0, options={"wrold_seed": 3})

@@ -126,3 +126,11 @@ def test_the_sentence_encoder_alone_misplaces_held_out_colour_words(encoder: Sen
     vectors = np.stack([encoder.encode(n) for n in names])
     for word, right in (("scarlet", "red"), ("navy", "blue"), ("lime", "green")):
         assert names[int(np.argmax(vectors @ encoder.encode(word)))] != right, word
+
+
+def test_nav_demo_grounds_its_instruction_as_the_agent_does_so_the_world_holds_that_object():
+    from nav.demo import ground_goal
+
+    assert ground_goal("go to the crimson box") == "red cube"  # the sim's own phrase table knows neither word
+    with pytest.raises(InstructionError, match="names no colour"):
+        ground_goal("go to the kitchen")

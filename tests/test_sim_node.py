@@ -34,6 +34,7 @@ from nav.ros_config import load_ros_config
 from nav.sim_node import SimNodeParams, SimSession
 from ros_harness import SpinningNode
 from sim.config import load_sim_config
+from sim.instructions import Goal
 
 # Own DDS domains (from the pid, so parallel runs don't meet; 150..199, clear of test_mux_node's
 # 100..149): this module uses BASE and BASE + 1, test_bringup BASE + 2.
@@ -383,6 +384,20 @@ def test_params_are_validated():
         SimNodeParams(rate_hz=0.0)
     with pytest.raises(ValueError, match="world_seed"):
         SimNodeParams(world_seed=-3)
+    with pytest.raises(ValueError, match="goal must be '<colour> <shape>'"):
+        SimNodeParams(goal="red")
+
+
+def test_the_goal_parameter_names_the_target_and_the_instruction_is_kept_as_given():
+    assert SimNodeParams(instruction="find the blue ball").target() == Goal("blue", "sphere")  # sim's table
+    params = SimNodeParams(instruction="go to the crimson box", goal="red cube", publish_points=False)
+    assert params.target() == Goal("red", "cube")
+    session = SimSession(params)
+    try:
+        assert session.obs["instruction"] == "go to the crimson box"
+        assert session.info["goal"] == "red cube"
+    finally:
+        session.close()
 
 
 def test_with_start_on_motion_the_world_waits_for_the_first_motion_command(tmp_path):

@@ -457,12 +457,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from configs import ConfigError
-    from sim.instructions import InstructionError
+    from perception.errors import InstructionError as Ungrounded  # the agent's grounding refused it
+    from sim.instructions import InstructionError  # the simulator's phrase table refused it
 
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (ConfigError, InstructionError, LookupError, FileNotFoundError, TimeoutError) as exc:
+    except (ConfigError, InstructionError, Ungrounded, LookupError, FileNotFoundError, TimeoutError) as exc:
         print(f"nav {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

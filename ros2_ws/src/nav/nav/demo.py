@@ -18,15 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sim.instructions import parse_goal
-
 DEFAULT_INSTRUCTION = "go to the red cube"
 
 
 @dataclass(frozen=True)
 class GraphDemoConfig:
     instruction: str = DEFAULT_INSTRUCTION
-    """What to ask the robot (it must name a colour and a shape)."""
+    """What to ask the robot (it must name a colour and a shape the agent's grounding knows)."""
     seed: int = 0
     """The world is the first from this seed on that holds the named object."""
     out_dir: Path = field(default_factory=lambda: Path("artifacts/demo"))
@@ -100,11 +98,22 @@ class _Listener:
         rclpy.try_shutdown(context=self.context)
 
 
+def ground_goal(instruction: str) -> str:
+    """The object the agent takes ``instruction`` to mean, as ``"<colour> <shape>"``: the agent's own
+    grounding (:mod:`perception.grounding`), so the simulated world holds the object the robot will
+    look for ("go to the crimson box" is the red cube). InstructionError names what is unknown."""
+    from perception.language import default_encoder
+    from policy.processing import default_grounder
+
+    grounding = default_grounder(default_encoder()).ground(instruction)
+    return f"{grounding.colour} {grounding.shape}"
+
+
 def run_graph_demo(config: GraphDemoConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the graph until the episode's outcome; return the metrics (``success``, ``time_s``, ...)."""
     from nav.bringup import BringupConfig, GraphProcesses
 
-    parse_goal(config.instruction)  # a clear error before anything starts
+    goal = ground_goal(config.instruction)  # a clear error before anything starts
     out = Path(config.out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").unlink(missing_ok=True)
@@ -112,7 +121,7 @@ def run_graph_demo(config: GraphDemoConfig, log: Callable[[str], None] = print) 
     if config.domain_id is not None:
         os.environ["ROS_DOMAIN_ID"] = str(config.domain_id)
     params: dict[str, dict[str, Any]] = {
-        "sim": {"artifacts_dir": str(out), "seed": config.seed, "real_time": config.real_time}
+        "sim": {"artifacts_dir": str(out), "seed": config.seed, "real_time": config.real_time, "goal": goal}
     }
     agent: dict[str, Any] = {}
     if config.variant is not None:
@@ -136,7 +145,7 @@ def run_graph_demo(config: GraphDemoConfig, log: Callable[[str], None] = print) 
         env=env,
         record=config.record,
     )
-    log(f"demo: bringing up the graph in simulation for {config.instruction!r} (logs in {out / 'logs'})")
+    log(f"demo: bringing up the graph in simulation for {config.instruction!r}, the {goal} (logs in {out / 'logs'})")
     listener = _Listener()
     started = time.monotonic()
     try:

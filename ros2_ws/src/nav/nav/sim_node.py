@@ -30,6 +30,8 @@ Parameters (``--ros-args -p name:=value``):
   config         ros.yaml path (relative: inside ``configs/``); topics, frames and the ``sim_node`` defaults
   sim_config     sim.yaml path; empty: ``sim.yaml`` beside ``config`` if it is there, else ``configs/sim.yaml``
   instruction    what the robot is asked (default, or empty: "go to the red cube")
+  goal           the object it means, "<colour> <shape>" (for example "red cube"); empty: read from the
+                 instruction with the simulator's own phrase table (``nav demo`` grounds it as the agent does)
   world_seed     world to build; -1: the first world from ``seed`` on that holds the named object
   seed           episode seed (start pose, sensor noise)
   artifacts_dir  folder for the episode artifacts; empty: none
@@ -65,6 +67,7 @@ from nav.msgs import twist
 from nav.node_utils import EVENT_QOS, LATCHED_QOS, SENSOR_QOS
 from nav.ros_config import load_ros_config
 from sim.demo import DEFAULT_INSTRUCTION
+from sim.instructions import Goal, parse_goal
 
 DEFAULT_WORLD_TRIES = 200
 INSTRUCTION_REPEAT_S = 2.0
@@ -77,6 +80,7 @@ class SimNodeParams:
     config: str = "ros.yaml"
     sim_config: str = ""
     instruction: str = DEFAULT_INSTRUCTION
+    goal: str = ""
     world_seed: int = -1
     seed: int = 0
     artifacts_dir: str = ""
@@ -93,6 +97,15 @@ class SimNodeParams:
             raise ValueError(f"cmd_timeout must be > 0, got {self.cmd_timeout}")
         if self.world_seed < -1:
             raise ValueError(f"world_seed must be >= 0, or -1 to search, got {self.world_seed}")
+        if self.goal and len(self.goal.split()) != 2:
+            raise ValueError(f"goal must be '<colour> <shape>' (for example 'red cube'), got {self.goal!r}")
+
+    def target(self) -> Goal:
+        """The object the episode is about: ``goal``, else the one the instruction names (sim table)."""
+        if self.goal:
+            colour, shape = self.goal.split()
+            return Goal(colour, shape)
+        return parse_goal(self.instruction)
 
 
 def sim_config_path(params: SimNodeParams) -> str | Path:
@@ -127,15 +140,21 @@ class SimSession:
             task=dataclasses.replace(base.task, control_hz=params.rate_hz, max_episode_steps=self.max_steps)
         )
         self.instruction = params.instruction
+        goal = params.target()
         self.world_seed = (
             params.world_seed
             if params.world_seed >= 0
-            else find_world_with(params.instruction, params.seed, DEFAULT_WORLD_TRIES, base)
+            else find_world_with(goal, params.seed, DEFAULT_WORLD_TRIES, base)
         )
         self.env = LangNavEnv(config=cfg)
         try:
             self.obs, self.info = self.env.reset(
-                seed=params.seed, options={"world_seed": self.world_seed, "instruction": params.instruction}
+                seed=params.seed,
+                options={
+                    "world_seed": self.world_seed,
+                    "instruction": params.instruction,
+                    "goal": (goal.colour, goal.shape),
+                },
             )
         except BaseException:
             self.env.close()
@@ -300,6 +319,7 @@ class SimNode(Node):
         values = {
             "sim_config": str(self.declare_parameter("sim_config", "").value),
             "instruction": str(self.declare_parameter("instruction", DEFAULT_INSTRUCTION).value) or DEFAULT_INSTRUCTION,
+            "goal": str(self.declare_parameter("goal", "").value),
             "world_seed": int(self.declare_parameter("world_seed", defaults.world_seed, number).value),
             "seed": int(self.declare_parameter("seed", 0, number).value),
             "artifacts_dir": str(self.declare_parameter("artifacts_dir", "").value),
