@@ -292,6 +292,8 @@ def _summarise(log: _RunLog, monitor: MonitorConfig, profile: tuple[Phase, ...],
         entry["cpu_percent_mean"] = float(np.mean(cpu))
         entry["load"] = phase.load
         out["phases"][phase.name] = entry
+    idle = {phase.name for phase in profile if phase.load == "idle"}
+    out["idle"] = _episode_metrics([e for e in log.episodes if e.phase in idle])  # every idle phase pooled
     out["switch_log"] = [{"t": t, "to": v, "reason": r} for t, v, r in log.reasons]
     return out
 
@@ -303,8 +305,8 @@ def _fmt(x: float, digits: int = 3) -> str:
 def format_table(summary: dict[str, dict[str, Any]]) -> str:
     rows = [
         "| run | episodes | success | SPL | miss rate | miss rate (contention) | p95 ms "
-        "| share small / medium / large | switches |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---:|",
+        "| share small / medium / large | switches | success idle (episodes) |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
     for run, s in summary.items():
         contention = [p for p in s["phases"].values() if p["load"] == "contention"]
@@ -313,7 +315,7 @@ def format_table(summary: dict[str, dict[str, Any]]) -> str:
         rows.append(
             f"| {run} | {s['episodes']} | {_fmt(s['success_rate'])} | {_fmt(s['spl'])} | "
             f"{_fmt(s['deadline_miss_rate'])} | {_fmt(miss_c)} | {_fmt(s['latency_p95_ms'], 1)} | {share} "
-            f"| {s['switches']} |"
+            f"| {s['switches']} | {_fmt(s['idle']['success_rate'])} ({s['idle']['episodes']}) |"
         )
     return "\n".join(rows)
 
