@@ -69,7 +69,8 @@ def test_a_short_run_reports_every_run(tmp_path: Path) -> None:
         assert set(s["phases"]) == {"idle", "contention"}
         assert sum(s["share"].values()) == pytest.approx(1.0)
         assert s["episodes"] >= 2 and 0.0 <= s["success_rate"] <= 1.0  # 1 s episodes end by the time limit
-        assert s["idle"]["episodes"] == s["phases"]["idle"]["episodes"], "idle pools the idle phases only"
+        fewest = min(r["phases"]["idle"]["episodes"] for r in summary.values())
+        assert s["idle"]["episodes"] == fewest, "idle: the idle episodes every run completed (same seeds)"
     assert summary["static_large"]["share"] == {"large": 1.0} and summary["static_large"]["switches"] == 0
     assert (report / "report.md").read_text().count("| adaptive |") == 3  # summary + one row per phase
     assert "Budget 25 ms per tick" in (report / "report.md").read_text()

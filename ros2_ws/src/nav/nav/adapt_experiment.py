@@ -6,8 +6,10 @@ action acts after the measured compute time of its tick), the agent's decision c
 monitor's decision (:class:`nav.monitor.VariantMonitor`). Each run goes through the same load
 profile from ``configs/monitor.yaml``: idle, then contention (busy-loop processes on every core,
 :class:`nav.cpu_load.CpuBurners`), then idle again. Phases are counted in control-loop time
-(ticks at ``task.control_hz``); the loop itself runs as fast as the compute allows. Every run
-starts its episodes from the same seeds.
+(ticks at ``task.control_hz``); the loop itself runs as fast as the compute allows. Each phase
+draws its episodes from its own block of seeds, the same in every run, so a phase's episodes are
+paired across runs however far an earlier phase got; success under idle is compared on the idle
+episodes every run completed (``idle`` in the summary).
 
 A tick's latency is the wall time of ``AgentCore.tick`` (pre-processing + network); a deadline
 miss is a tick over the monitor's ``budget_ms``.
@@ -33,6 +35,8 @@ from nav.resources import ResourceSampler
 __all__ = ["ExperimentConfig", "Phase", "Profile", "load_experiment_config", "run_adapt_experiment"]
 
 RUN_NAMES = ("static_small", "static_medium", "static_large", "adaptive")
+PHASE_SEED_STRIDE = 100_000
+"""Phase ``k`` of a run draws its episode seeds from ``seed + k * PHASE_SEED_STRIDE`` upward."""
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,8 @@ def run_adapt_experiment(
     finally:
         env.close()
     summary = {run: _summarise(logs[run], monitor_config, profile, sim.task.control_hz) for run in config.runs}
+    for run, episodes in paired_idle_episodes(logs, profile).items():
+        summary[run]["idle"] = _episode_metrics(episodes)
     if report_dir is not None:
         _write_report(Path(report_dir), summary, logs, monitor_config, chosen_profile, quick)
     return summary
@@ -199,10 +205,10 @@ def _run(
     geometry_scan = next(iter(chosen.values())).geometry
     dt = 1.0 / control_hz
     out = _RunLog()
-    episode_index = 0
     obs: dict[str, Any] | None = None
     tick = 0
-    for phase in profile:
+    for phase_number, phase in enumerate(profile):
+        episode_index = config.seed + PHASE_SEED_STRIDE * phase_number
         burners = CpuBurners(config.burners) if phase.load == "contention" else None
         out.cpu_percent[phase.name] = []
         sampler.sample()  # start the CPU interval at the phase start
@@ -212,8 +218,8 @@ def _run(
                 burners.start()
             for _ in range(round(phase.seconds * control_hz)):
                 now = tick * dt
-                if obs is None:  # a new episode, same seeds in every run
-                    obs, _ = env.reset(seed=config.seed + episode_index)
+                if obs is None:  # a new episode: the phase's next seed, the same in every run
+                    obs, _ = env.reset(seed=episode_index)
                     episode_index += 1
                     text = core.on_instruction(obs["instruction"])
                     for controller in chosen.values():
@@ -280,6 +286,20 @@ def _episode_metrics(episodes: list[_Episode]) -> dict[str, Any]:
     return {"episodes": len(done), "success_rate": success_rate(done), "spl": spl(done)}
 
 
+def paired_idle_episodes(logs: dict[str, _RunLog], profile: tuple[Phase, ...]) -> dict[str, list[_Episode]]:
+    """Per run, the idle-phase episodes that every run completed: in each idle phase the first ``n``
+    (the same seeds in every run), ``n`` the fewest any run finished there."""
+    out: dict[str, list[_Episode]] = {run: [] for run in logs}
+    for phase in profile:
+        if phase.load != "idle":
+            continue
+        done = {run: [e for e in log.episodes if e.phase == phase.name and e.done] for run, log in logs.items()}
+        n = min((len(d) for d in done.values()), default=0)
+        for run, episodes in done.items():
+            out[run] += episodes[:n]
+    return out
+
+
 def _summarise(log: _RunLog, monitor: MonitorConfig, profile: tuple[Phase, ...], control_hz: float) -> dict[str, Any]:
     phases = np.asarray(log.phase)
     everything = _rates(log, np.ones(len(log.t), dtype=bool), monitor.budget_ms, control_hz)
@@ -292,8 +312,6 @@ def _summarise(log: _RunLog, monitor: MonitorConfig, profile: tuple[Phase, ...],
         entry["cpu_percent_mean"] = float(np.mean(cpu))
         entry["load"] = phase.load
         out["phases"][phase.name] = entry
-    idle = {phase.name for phase in profile if phase.load == "idle"}
-    out["idle"] = _episode_metrics([e for e in log.episodes if e.phase in idle])  # every idle phase pooled
     out["switch_log"] = [{"t": t, "to": v, "reason": r} for t, v, r in log.reasons]
     return out
 
@@ -305,7 +323,7 @@ def _fmt(x: float, digits: int = 3) -> str:
 def format_table(summary: dict[str, dict[str, Any]]) -> str:
     rows = [
         "| run | episodes | success | SPL | miss rate | miss rate (contention) | p95 ms "
-        "| share small / medium / large | switches | success idle (episodes) |",
+        "| share small / medium / large | switches | success idle, paired (episodes) |",
         "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
     for run, s in summary.items():
@@ -380,7 +398,8 @@ def _write_report(
         f"# nav experiment adapt{' --quick' if quick else ''}",
         "",
         f"Load profile (control-loop time): {phases}; episodes of at most {chosen_profile.episode_seconds:g} s, "
-        "back to back from the same seeds in every run (an episode still running at the end is not counted). "
+        "back to back, each phase from its own seeds, the same in every run (an episode still running at the end "
+        "is not counted). Success idle, paired: over the idle-phase episodes every run completed. "
         f"Budget {monitor.budget_ms:g} ms per tick; a variant fits at "
         f"p{monitor.tail_percentile:g} <= {monitor.fit_limit_ms:g} ms, steps up at <= {monitor.step_up_limit_ms:g} ms.",
         "",
