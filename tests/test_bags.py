@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -151,13 +152,13 @@ def _decode_as_foxglove_does(bag: Path, storage: str) -> Iterator[tuple[str, Any
                 yield channel.topic, message
         return
     (path,) = bag.glob("*.db3")  # rosbag2 sqlite3 schema 4 (Iron and later): definitions in their own table
-    with sqlite3.connect(path) as db:
-        definitions = dict(
-            (kind, (encoding, text))
+    with closing(sqlite3.connect(path)) as db:
+        definitions = {
+            kind: (encoding, text)
             for kind, encoding, text in db.execute(
                 "SELECT topic_type, encoding, encoded_message_definition FROM message_definitions"
             )
-        )
+        }
         decoders = {}
         for topic_id, topic, kind, fmt in db.execute("SELECT id, name, type, serialization_format FROM topics"):
             encoding, text = definitions[kind]

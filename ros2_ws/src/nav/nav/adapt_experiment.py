@@ -208,7 +208,7 @@ def _run(
     obs: dict[str, Any] | None = None
     tick = 0
     for phase_number, phase in enumerate(profile):
-        episode_index = config.seed + PHASE_SEED_STRIDE * phase_number
+        next_seed = config.seed + PHASE_SEED_STRIDE * phase_number
         burners = CpuBurners(config.burners) if phase.load == "contention" else None
         out.cpu_percent[phase.name] = []
         sampler.sample()  # start the CPU interval at the phase start
@@ -219,8 +219,8 @@ def _run(
             for _ in range(round(phase.seconds * control_hz)):
                 now = tick * dt
                 if obs is None:  # a new episode: the phase's next seed, the same in every run
-                    obs, _ = env.reset(seed=episode_index)
-                    episode_index += 1
+                    obs, _ = env.reset(seed=next_seed)
+                    next_seed += 1
                     text = core.on_instruction(obs["instruction"])
                     for controller in chosen.values():
                         controller.processor.text(text)  # embed off the tick, as the agent node does
