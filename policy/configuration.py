@@ -61,6 +61,11 @@ class PolicyConfig:
     """Beams of the model's scan layout over ``[-pi, pi)`` (see the module docstring)."""
     lidar_range_max: float = 8.0
     """Farthest range the model sees (m); longer ranges and no-returns read this, normalised to 1."""
+    lidar_near_range: float = 0.0
+    """With a value > 0 (m), the lidar encoder also gets a near-field channel, the ranges normalised
+    to this distance instead of ``lidar_range_max``: the first channel puts everything within 1 m in
+    ``[0, 0.125]``, so a few centimetres of clearance are hard to resolve; this one spreads that metre
+    over ``[0, 1]``. 0: the scan channel alone (models trained before the option)."""
     lidar_channels: tuple[int, ...] = (16, 32)
     """Output channels of each circular 1-D conv stage over the beams (each halves the beams)."""
     text_dim: int = 384
@@ -98,6 +103,11 @@ class PolicyConfig:
             raise ValueError(
                 f"image_size {self.image_size} is too small for {len(self.vision_channels)} stages "
                 "(the last feature map must be at least 2x2)"
+            )
+        if not 0.0 <= self.lidar_near_range < self.lidar_range_max:
+            raise ValueError(
+                f"lidar_near_range must be >= 0 and below lidar_range_max ({self.lidar_range_max}), "
+                f"got {self.lidar_near_range}"
             )
         if self.lidar_beams < 8:
             raise ValueError(f"lidar_beams must be >= 8, got {self.lidar_beams}")

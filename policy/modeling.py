@@ -4,7 +4,7 @@ One sub-encoder per observation key, then fusion, memory and an action head::
 
     text (384) ──► FiLM γ,β per stage ─┐
     image (3,S,S) ─► stem ─► stage 1 ─► ... ─► stage n ─► pool 2x4 ─► linear ─┐
-    scan (beams) ─► circular conv1d stages ─► max-pool 16 sectors ─► linear ──┤
+    scan (beams) ─► (+ near) conv1d stages ─► max-pool 16 sectors ─► linear ──┤
     text (384) ─► linear ─────────────────────────────────────────────────────┼─► fuse ─► GRUCell ─► head ─► tanh
     odom (2) ─► linear ───────────────────────────────────────────────────────┘
 
@@ -14,6 +14,8 @@ One sub-encoder per observation key, then fusion, memory and an action head::
   ("red cube" and "blue sphere" light up different channels). Pooling keeps a coarse 2x4 grid, so
   the head knows whether the target is left or right.
 * **Lidar** convolutions pad circularly over the beams: beam 0 (straight behind) neighbours the last.
+  With ``lidar_near_range`` they also read the scan at near-field scale (a second channel), where
+  the centimetres of clearance that decide a collision are.
 * **Memory**: a ``GRUCell`` carries a hidden state from one control step to the next, so a target
   seen and then lost from view is remembered.
 * **Output**: a normalised action in ``[-1, 1]^2`` (tanh) and a *stop* logit: where it is positive
@@ -145,12 +147,18 @@ class VisionTrunk(nn.Module):
 
 
 class LidarEncoder(nn.Module):
-    """1-D convolutions over the beams with circular padding (the scan is a closed ring)."""
+    """1-D convolutions over the beams with circular padding (the scan is a closed ring).
+
+    With ``lidar_near_range`` the normalised scan is also read at near-field scale, as a second input
+    channel: ``clip(scan * lidar_range_max / lidar_near_range, 0, 1)``, the ranges over that distance.
+    """
 
     def __init__(self, config: PolicyConfig) -> None:
         super().__init__()
+        near = config.lidar_near_range
+        self.near_gain = config.lidar_range_max / near if near > 0 else 0.0
         layers: list[nn.Module] = []
-        previous = 1
+        previous = 2 if near > 0 else 1
         for width in config.lidar_channels:
             layers += [
                 nn.Conv1d(previous, width, 5, stride=2, padding=2, padding_mode="circular", bias=False),
@@ -162,8 +170,15 @@ class LidarEncoder(nn.Module):
         self.pool = nn.AdaptiveMaxPool1d(LIDAR_SECTORS)
         self.out_features = previous * LIDAR_SECTORS
 
+    def channels(self, scan: torch.Tensor) -> torch.Tensor:
+        """``(B, beams)`` normalised scan -> the ``(B, C, beams)`` convolution input."""
+        x = scan.unsqueeze(1)
+        if self.near_gain:
+            x = torch.cat((x, (x * self.near_gain).clamp(max=1.0)), dim=1)
+        return x
+
     def forward(self, scan: torch.Tensor) -> torch.Tensor:
-        return torch.flatten(self.pool(self.convs(scan.unsqueeze(1))), 1)
+        return torch.flatten(self.pool(self.convs(self.channels(scan))), 1)
 
 
 class NavPolicy(nn.Module):

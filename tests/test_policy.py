@@ -142,7 +142,9 @@ def test_film_conditions_the_vision_trunk_on_the_instruction() -> None:
     assert torch.equal(red.image, blue.image) and not torch.equal(red.text, blue.text)
     with torch.inference_mode():
         assert not torch.allclose(model.encode_vision(red.image, red.text), model.encode_vision(blue.image, blue.text))
-        assert not torch.allclose(model(*red.as_tuple())[0], model(*blue.as_tuple())[0])
+        # what the step computes downstream (the action before the stop decision, which an untrained
+        # model may take for both)
+        assert not torch.allclose(model.step(*red.as_tuple(), None).action, model.step(*blue.as_tuple(), None).action)
     # the image features depend on the text only through FiLM: remove it and they agree
     for film in model.vision.films:
         torch.nn.init.zeros_(film.proj.weight)
@@ -155,9 +157,10 @@ def test_gru_memory_changes_the_action_for_the_same_observation() -> None:
     model, processor = model_and_processor("small")
     inputs = processor(raw_observation(), SIM_GEOMETRY)
     with torch.inference_mode():
-        fresh, h1 = model(*inputs.as_tuple(), model.initial_hidden())
-        remembered, h2 = model(*inputs.as_tuple(), torch.full((1, model.config.hidden_size), 0.9))
-    assert not torch.allclose(fresh, remembered)
+        fresh = model.step(*inputs.as_tuple(), model.initial_hidden())
+        remembered = model.step(*inputs.as_tuple(), torch.full((1, model.config.hidden_size), 0.9))
+    h1, h2 = fresh.hidden, remembered.hidden
+    assert not torch.allclose(fresh.action, remembered.action)
     assert not torch.allclose(h1, h2)
 
 
@@ -166,6 +169,23 @@ def test_forward_names_a_wrongly_shaped_input() -> None:
     inputs = processor(raw_observation(), SIM_GEOMETRY)
     with pytest.raises(ValueError, match=r"scan must have shape \(1, 180\)"):
         model(inputs.image, torch.zeros(1, 360), inputs.text, inputs.odom)
+
+
+def test_the_near_field_channel_spreads_the_first_metre_the_scan_channel_squeezes() -> None:
+    config = dataclasses.replace(get_variant("small"), lidar_near_range=1.0)
+    encoder = NavPolicy(config).lidar
+    assert encoder.convs[0].in_channels == 2
+    ranges = torch.tensor([[0.2, 0.3, 0.9, 5.0]])
+    scan, near = encoder.channels(ranges / config.lidar_range_max)[0]
+    # 10 cm of clearance is 0.0125 of the scan channel and 0.1 of the near one; beyond 1 m it reads 1
+    assert torch.allclose(scan[1] - scan[0], torch.tensor(0.0125))
+    assert torch.allclose(near, torch.tensor([0.2, 0.3, 0.9, 1.0]))
+    off = dataclasses.replace(config, lidar_near_range=0.0)  # the default: models trained before the option
+    assert NavPolicy(off).lidar.convs[0].in_channels == 1
+    with pytest.raises(ValueError, match="lidar_near_range"):
+        dataclasses.replace(config, lidar_near_range=8.0)
+    with pytest.raises(ValueError, match="lidar_near_range"):
+        dataclasses.replace(config, lidar_near_range=-1.0)
 
 
 def test_scale_action_uses_the_configured_limits() -> None:
