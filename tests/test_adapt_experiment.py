@@ -7,22 +7,13 @@ from pathlib import Path
 
 import psutil
 import pytest
-import torch
 import yaml
+from untrained_models import save_untrained
 
 from configs import config_dir
 from nav.adapt_experiment import run_adapt_experiment
 from nav.cli import main
 from nav.cpu_load import CpuBurners
-from policy.configuration import get_variant
-from policy.model_io import save_model
-from policy.modeling import NavPolicy
-
-
-def save_untrained(models_dir: Path, variant: str) -> None:
-    torch.manual_seed(0)
-    config = get_variant(variant)
-    save_model(NavPolicy(config), config, models_dir / variant, {"note": "untrained, for tests"}, {})
 
 
 def test_a_missing_model_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

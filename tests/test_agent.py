@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
+from untrained_models import untrained_policy
 
 from nav.agent import AgentCore, Timeouts
 from perception.errors import PerceptionError
-from policy.configuration import get_variant
 from policy.controller import PolicyController
-from policy.modeling import NavPolicy
 from policy.processing import PolicyProcessor, ScanGeometry
 
 
@@ -24,9 +22,8 @@ class HashEncoder:
 
 
 def _controller(name: str) -> PolicyController:
-    torch.manual_seed(0)
-    config = get_variant(name)
-    return PolicyController(NavPolicy(config).eval(), PolicyProcessor(config, HashEncoder()), GEOMETRY)
+    model = untrained_policy(name).eval()
+    return PolicyController(model, PolicyProcessor(model.config, HashEncoder()), GEOMETRY)
 
 
 GEOMETRY = ScanGeometry.full_circle(360, 0.12, 8.0)

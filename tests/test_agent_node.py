@@ -24,17 +24,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Twist
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, LaserScan
 from std_msgs.msg import String
+from untrained_models import save_untrained
 
 from nav.ros_config import load_ros_config
-from policy.configuration import get_variant
-from policy.model_io import save_model
-from policy.modeling import NavPolicy
 from ros_harness import SpinningNode
 
 # This module's own DDS domains (test_mux_node: 100..149, test_sim_node/test_bringup/test_teleop:
@@ -49,12 +46,6 @@ INPUT_HZ = 10.0
 INSTRUCTION = "go to the red cube"
 STARTUP_TIMEOUT = 90.0  # s: the sentence encoder and the models load first (seconds on a busy 2-core box)
 DIAG_WAIT = 3.0  # s: diagnostics come at 1 Hz
-
-
-def save_untrained(models_dir: Path, variant: str) -> None:
-    torch.manual_seed(0)
-    config = get_variant(variant)
-    save_model(NavPolicy(config), config, models_dir / variant, {"note": "untrained, for tests"}, {})
 
 
 def ros_env(domain: int) -> dict[str, str]:

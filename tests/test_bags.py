@@ -20,23 +20,15 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from untrained_models import save_untrained
 
 from nav.bag_reader import BagError, BagReader, default_typestore
 from nav.bag_writer import RecordingWriter
 from nav.replay_eval import ReplayEvalConfig, compare_commands, replay_eval
-from policy.configuration import get_variant
-from policy.model_io import save_model
-from policy.modeling import NavPolicy
 
 TS = default_typestore()
 T0 = 1_700_000_000_000_000_000
 PERIOD_NS = 100_000_000
-
-
-def save_untrained(models_dir: Path, variant: str = "small") -> Path:
-    torch.manual_seed(0)
-    config = get_variant(variant)
-    return save_model(NavPolicy(config), config, models_dir / variant, {"note": "untrained, for tests"}, {})
 
 
 def _header(t_ns: int, frame: str):

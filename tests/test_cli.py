@@ -85,12 +85,9 @@ def test_nav_demo_with_an_instruction_naming_no_object_exits_2_naming_it(tmp_pat
 
 
 def test_nav_eval_puts_several_variants_in_one_table(tmp_path):
-    from policy.configuration import get_variant
-    from policy.model_io import save_model
-    from policy.modeling import NavPolicy
+    from untrained_models import save_untrained
 
-    config = get_variant("small")
-    save_model(NavPolicy(config), config, tmp_path / "models" / "small", {"note": "untrained, for tests"}, {})
+    save_untrained(tmp_path / "models", "small")
     result = nav(
         *("eval", "--variant", "small,random", "--no-baselines", "--split", "heldout"),
         *("--episodes", "2", "--workers", "1", "--models-dir", str(tmp_path / "models"), "--json"),

@@ -22,19 +22,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
 from rclpy.qos import QoSProfile
 from std_msgs.msg import Bool
+from untrained_models import save_untrained
 
 from nav.bringup import BringupConfig, GraphProcesses
 from nav.msgs import twist
 from nav.ros_config import load_ros_config
-from policy.configuration import get_variant
-from policy.model_io import save_model
-from policy.modeling import NavPolicy
 from ros_harness import SpinningNode
 
 DOMAIN = 232  # test_mux_node: 100..149, test_sim_node/test_bringup/test_teleop: 150..199, test_agent_node: 230, 231
@@ -151,9 +148,7 @@ class Graph:
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Graph]:
     folder = tmp_path_factory.mktemp("graph")
-    torch.manual_seed(0)
-    small = get_variant("small")
-    save_model(NavPolicy(small), small, folder / "models" / "small", {"note": "untrained, for tests"}, {})
+    save_untrained(folder / "models", "small")
     config = BringupConfig(
         sim=True,
         node_params={

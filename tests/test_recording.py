@@ -17,19 +17,16 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 from geometry_msgs.msg import Twist
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
+from untrained_models import save_untrained
 
 from nav.bag_reader import BagReader
 from nav.bringup import BringupConfig, GraphProcesses
 from nav.msgs import twist
 from nav.replay_eval import ReplayEvalConfig, replay_eval
 from nav.ros_config import load_ros_config
-from policy.configuration import get_variant
-from policy.model_io import save_model
-from policy.modeling import NavPolicy
 from ros_harness import SpinningNode
 
 # This module's DDS domains (10..29 are this feature's).
@@ -100,10 +97,8 @@ class Listener(SpinningNode):
 
 
 def test_record_a_sim_run_and_replay_evaluate_the_model_that_drove(tmp_path: Path) -> None:
-    torch.manual_seed(0)
-    small = get_variant("small")
     models = tmp_path / "models"
-    save_model(NavPolicy(small), small, models / "small", {"note": "untrained, for tests"}, {})
+    save_untrained(models, "small")
     bag = tmp_path / "run"
     config = BringupConfig(
         sim=True,
