@@ -59,6 +59,9 @@ LIDAR_SECTORS = 16
 """Sectors (22.5 deg each) the lidar features are max-pooled to."""
 ODOM_FEATURES = 32
 """Width of the odometry embedding."""
+HEAD_OUTPUTS = ("linear", "angular", "stop_logit")
+"""Outputs of the action head: the normalised action (before tanh), then the stop logit."""
+STOP_LOGIT = HEAD_OUTPUTS.index("stop_logit")
 AUX_VIEW = ("visible_logit", "column")
 """Outputs of the view head: named object in the image (logit), its column in [-1, 1] (left -1)."""
 AUX_MEMORY = ("bearing_sin", "bearing_cos", "distance", "seen_logit")
@@ -202,8 +205,8 @@ class NavPolicy(nn.Module):
         )
         self.memory = nn.GRUCell(fusion, config.hidden_size)
         self.head = nn.Sequential(
-            nn.Linear(config.hidden_size + fusion, fusion), nn.ReLU(inplace=True), nn.Linear(fusion, 3)
-        )  # linear, angular, stop logit
+            nn.Linear(config.hidden_size + fusion, fusion), nn.ReLU(inplace=True), nn.Linear(fusion, len(HEAD_OUTPUTS))
+        )
         self.view_head = nn.Linear(fusion, len(AUX_VIEW))
         self.memory_head = nn.Linear(config.hidden_size, len(AUX_MEMORY))
         nn.init.uniform_(self.head[-1].weight, -1e-3, 1e-3)  # start near "stand still"
@@ -272,7 +275,11 @@ class NavPolicy(nn.Module):
         new_hidden = self.memory(fused, hidden)
         raw = self.head(torch.cat([new_hidden, fused], dim=1))
         return StepOutput(
-            torch.tanh(raw[:, :2]), raw[:, 2], new_hidden, self.view_head(vision), self.memory_head(new_hidden)
+            torch.tanh(raw[:, :STOP_LOGIT]),
+            raw[:, STOP_LOGIT],
+            new_hidden,
+            self.view_head(vision),
+            self.memory_head(new_hidden),
         )
 
     def scale_action(self, action: torch.Tensor) -> torch.Tensor:

@@ -8,12 +8,12 @@ from pathlib import Path
 import psutil
 import pytest
 import yaml
-from untrained_models import save_untrained
 
 from configs import config_dir
 from nav.adapt_experiment import run_adapt_experiment
 from nav.cli import main
 from nav.cpu_load import CpuBurners
+from untrained_models import save_untrained
 
 
 def test_a_missing_model_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

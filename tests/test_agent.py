@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from untrained_models import untrained_policy
 
 from nav.agent import AgentCore, Timeouts
 from perception.errors import PerceptionError
 from policy.controller import PolicyController
 from policy.processing import PolicyProcessor, ScanGeometry
+from untrained_models import untrained_policy
 
 
 class HashEncoder:

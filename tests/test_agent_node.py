@@ -29,10 +29,10 @@ from geometry_msgs.msg import Twist
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, LaserScan
 from std_msgs.msg import String
-from untrained_models import save_untrained
 
 from nav.ros_config import load_ros_config
 from ros_harness import SpinningNode
+from untrained_models import save_untrained
 
 # This module's own DDS domains (test_mux_node: 100..149, test_sim_node/test_bringup/test_teleop:
 # 150..199, test_graph: 232).

@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from untrained_models import save_untrained
 
 from nav.bag_reader import BagError, BagReader, default_typestore
 from nav.bag_writer import RecordingWriter
 from nav.replay_eval import ReplayEvalConfig, compare_commands, replay_eval
+from untrained_models import save_untrained
 
 TS = default_typestore()
 T0 = 1_700_000_000_000_000_000

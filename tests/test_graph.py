@@ -27,12 +27,12 @@ from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
 from rclpy.qos import QoSProfile
 from std_msgs.msg import Bool
-from untrained_models import save_untrained
 
 from nav.bringup import BringupConfig, GraphProcesses
 from nav.msgs import twist
 from nav.ros_config import load_ros_config
 from ros_harness import SpinningNode
+from untrained_models import save_untrained
 
 DOMAIN = 232  # test_mux_node: 100..149, test_sim_node/test_bringup/test_teleop: 150..199, test_agent_node: 230, 231
 ROS = load_ros_config()

@@ -20,7 +20,6 @@ import pytest
 from geometry_msgs.msg import Twist
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
-from untrained_models import save_untrained
 
 from nav.bag_reader import BagReader
 from nav.bringup import BringupConfig, GraphProcesses
@@ -28,6 +27,7 @@ from nav.msgs import twist
 from nav.replay_eval import ReplayEvalConfig, replay_eval
 from nav.ros_config import load_ros_config
 from ros_harness import SpinningNode
+from untrained_models import save_untrained
 
 # This module's DDS domains (10..29 are this feature's).
 KILL_DOMAIN = {"mcap": 10, "sqlite3": 14}

@@ -14,10 +14,7 @@ import torch
 
 from policy.configuration import get_variant
 from policy.model_io import save_model
-from policy.modeling import NavPolicy
-
-STOP_LOGIT = 2
-"""Index of the stop logit in the policy head's output (linear, angular, stop)."""
+from policy.modeling import STOP_LOGIT, NavPolicy
 
 
 def untrained_policy(variant: str) -> NavPolicy:
