@@ -44,6 +44,7 @@ from policy.configuration import PolicyConfig
 __all__ = [
     "AUX_MEMORY",
     "AUX_VIEW",
+    "Encoded",
     "LIDAR_SECTORS",
     "ODOM_FEATURES",
     "VISION_GRID",
@@ -66,6 +67,15 @@ AUX_VIEW = ("visible_logit", "column")
 """Outputs of the view head: named object in the image (logit), its column in [-1, 1] (left -1)."""
 AUX_MEMORY = ("bearing_sin", "bearing_cos", "distance", "seen_logit")
 """Outputs of the memory head: egocentric bearing of the object, its distance (/ lidar range), seen yet (logit)."""
+
+
+class Encoded(NamedTuple):
+    """What :meth:`NavPolicy.encode` computes from one step's inputs (it does not read the memory)."""
+
+    fused: torch.Tensor
+    """``(B, fusion_dim)`` the fused camera, lidar, instruction and odometry features."""
+    vision: torch.Tensor
+    """``(B, fusion_dim)`` the instruction-conditioned image features (for the view head)."""
 
 
 class StepOutput(NamedTuple):
@@ -237,6 +247,43 @@ class NavPolicy(nn.Module):
         out = self.step(image, scan, text, odom, hidden)
         return out.action * (out.stop_logit <= 0).unsqueeze(1).to(out.action.dtype), out.hidden
 
+    def encode(self, image: torch.Tensor, scan: torch.Tensor, text: torch.Tensor, odom: torch.Tensor) -> Encoded:
+        """The part of a step that does not read the memory: the fused features of each input row.
+
+        Rows are independent, so training encodes every step of a batch of sequences in one call
+        (large batches keep the convolutions efficient) and only :meth:`recur` runs step by step.
+        The arguments are as in :meth:`step`.
+        """
+        self._check_inputs(image, scan, text, odom)
+        vision = self.encode_vision(image, text)
+        features = torch.cat(
+            [
+                vision,
+                self.lidar_proj(self.lidar(scan)),
+                self.text_proj(text),
+                self.odom_proj(odom if self.config.use_odom else torch.zeros_like(odom)),
+            ],
+            dim=1,
+        )
+        return Encoded(self.fuse(features), vision)
+
+    def recur(self, encoded: Encoded, hidden: torch.Tensor | None = None) -> StepOutput:
+        """The memory update and the heads, from :meth:`encode`'s output and the previous memory."""
+        want = (encoded.fused.shape[0], self.config.hidden_size)
+        if hidden is None:
+            hidden = self.initial_hidden(want[0], encoded.fused.device)
+        elif tuple(hidden.shape) != want:
+            raise ValueError(f"{self.config.name}: hidden must have shape {want}, got {tuple(hidden.shape)}")
+        new_hidden = self.memory(encoded.fused, hidden)
+        raw = self.head(torch.cat([new_hidden, encoded.fused], dim=1))
+        return StepOutput(
+            torch.tanh(raw[:, :STOP_LOGIT]),
+            raw[:, STOP_LOGIT],
+            new_hidden,
+            self.view_head(encoded.vision),
+            self.memory_head(new_hidden),
+        )
+
     def step(
         self,
         image: torch.Tensor,
@@ -245,7 +292,7 @@ class NavPolicy(nn.Module):
         odom: torch.Tensor,
         hidden: torch.Tensor | None = None,
     ) -> StepOutput:
-        """One control step.
+        """One control step: :meth:`recur` of :meth:`encode`.
 
         Args:
             image: ``(B, 3, S, S)`` float, prepared by :func:`perception.camera.prepare_image`.
@@ -258,29 +305,7 @@ class NavPolicy(nn.Module):
             :class:`StepOutput`: the normalised action ``(B, 2)`` in ``[-1, 1]`` (before the stop
             decision), the stop logit, the memory and the auxiliary outputs.
         """
-        self._check_inputs(image, scan, text, odom, hidden)
-        if hidden is None:
-            hidden = self.initial_hidden(image.shape[0], image.device)
-        vision = self.encode_vision(image, text)
-        features = torch.cat(
-            [
-                vision,
-                self.lidar_proj(self.lidar(scan)),
-                self.text_proj(text),
-                self.odom_proj(odom if self.config.use_odom else torch.zeros_like(odom)),
-            ],
-            dim=1,
-        )
-        fused = self.fuse(features)
-        new_hidden = self.memory(fused, hidden)
-        raw = self.head(torch.cat([new_hidden, fused], dim=1))
-        return StepOutput(
-            torch.tanh(raw[:, :STOP_LOGIT]),
-            raw[:, STOP_LOGIT],
-            new_hidden,
-            self.view_head(vision),
-            self.memory_head(new_hidden),
-        )
+        return self.recur(self.encode(image, scan, text, odom), hidden)
 
     def scale_action(self, action: torch.Tensor) -> torch.Tensor:
         """Normalised ``(..., 2)`` action -> (linear m/s, angular rad/s) within the config's limits."""
@@ -292,7 +317,6 @@ class NavPolicy(nn.Module):
         scan: torch.Tensor,
         text: torch.Tensor,
         odom: torch.Tensor,
-        hidden: torch.Tensor | None,
     ) -> None:
         c = self.config
         batch = image.shape[0]
@@ -302,8 +326,6 @@ class NavPolicy(nn.Module):
             "text": ((batch, c.text_dim), text.shape),
             "odom": ((batch, 2), odom.shape),
         }
-        if hidden is not None:
-            expected["hidden"] = ((batch, c.hidden_size), hidden.shape)
         for name, (want, got) in expected.items():
             if tuple(got) != want:
                 raise ValueError(f"{c.name}: {name} must have shape {want}, got {tuple(got)}")

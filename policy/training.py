@@ -56,7 +56,7 @@ from policy.configuration import PolicyConfig, get_variant
 from policy.controller import PolicyController
 from policy.data import AUX_COLUMNS, Episode, collect_episode, load_episodes, save_episodes
 from policy.model_io import save_model
-from policy.modeling import NavPolicy
+from policy.modeling import Encoded, NavPolicy
 from policy.processing import PolicyProcessor, ScanGeometry
 from sim.config import SimConfig, load_sim_config
 
@@ -434,6 +434,8 @@ def sequence_loss(
 
     ``inputs`` is a :class:`PolicyInputs` of ``B * W`` rows (row-major over ``(B, W)``); the first
     ``burn`` columns only warm the memory up (no gradient). A padded step keeps the memory unchanged.
+    The memory-free part of each step (:meth:`NavPolicy.encode`) runs once for all the burn-in rows
+    and once for all the training rows; only the memory update runs step by step.
     The loss is the MSE of the action, plus ``STOP_WEIGHT`` times the cross-entropy of the stop
     decision (the label is a stop where the teacher's command is exactly zero), plus ``aux_weight``
     times the auxiliary losses on the steps
@@ -441,17 +443,26 @@ def sequence_loss(
     and its parts (floats, for logging).
     """
     batch, width = valid.shape
-    image, scan, text, odom = (x.reshape(batch, width, *x.shape[1:]) for x in inputs.as_tuple())
-    hidden = model.initial_hidden(batch, image.device)
-    with torch.no_grad():
-        for t in range(burn):
-            _, new = model(image[:, t], scan[:, t], text[:, t], odom[:, t], hidden)
-            hidden = torch.where(valid[:, t, None], new, hidden)
+
+    def encode(columns: slice) -> Encoded:
+        """Every row of ``columns`` in one :meth:`NavPolicy.encode` call, as ``(B, columns, ...)``."""
+        rows = [x.reshape(batch, width, *x.shape[1:])[:, columns].flatten(0, 1) for x in inputs.as_tuple()]
+        rows[0] = rows[0].contiguous(memory_format=torch.channels_last)  # faster convolutions on CPU
+        return Encoded(*(f.unflatten(0, (batch, -1)) for f in model.encode(*rows)))
+
+    hidden = model.initial_hidden(batch, valid.device)
+    if burn:
+        with torch.no_grad():
+            warm = encode(slice(0, burn))
+            for t in range(burn):
+                new = model.recur(Encoded(warm.fused[:, t], warm.vision[:, t]), hidden).hidden
+                hidden = torch.where(valid[:, t, None], new, hidden)
     hidden = hidden.detach()
+    encoded = encode(slice(burn, width))
     actions, stops, views, memories = [], [], [], []
-    for t in range(burn, width):
-        out = model.step(image[:, t], scan[:, t], text[:, t], odom[:, t], hidden)
-        hidden = torch.where(valid[:, t, None], out.hidden, hidden)
+    for t in range(width - burn):
+        out = model.recur(Encoded(encoded.fused[:, t], encoded.vision[:, t]), hidden)
+        hidden = torch.where(valid[:, burn + t, None], out.hidden, hidden)
         actions.append(out.action)
         stops.append(out.stop_logit)
         views.append(out.view)
