@@ -1,8 +1,9 @@
 """A privileged teacher: shortest path on the occupancy grid plus a path-following controller.
 
 It reads simulator state (map, pose, target), but behaves in a way a learner can imitate from its
-own observations: until it has seen the target in the camera it turns left on the spot; once it
-has, it follows the shortest path (keeping clear of obstacles) and stops inside the success radius.
+own observations: until it has seen the target in the camera it turns left on the spot (until the
+robot has really turned a full circle, whoever drives); once it has, it follows the shortest path
+(keeping clear of obstacles) and stops inside the success radius.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class TeacherConfig:
     lookahead: float = 0.4
     heading_gain: float = 2.5
     turn_in_place_deg: float = 45.0
-    stop_distance: float = 0.35
+    stop_distance: float = 0.28
     slow_distance: float = 0.8
     search_turn_rate: float = 1.2
     visible_pixels: int = 4
@@ -70,6 +71,7 @@ class Teacher:
         self._field = field
         self.seen = False
         self.searched = 0.0
+        self._last_yaw = self.env.pose.yaw
 
     def act(self, obs: dict[str, Any], info: dict[str, Any]) -> np.ndarray:
         """The (linear, angular) command for the current state (``obs`` is unused: the teacher is privileged)."""
@@ -80,6 +82,12 @@ class Teacher:
         robot = env.config.robot
         if info["target_visible_px"] >= c.visible_pixels:
             self.seen = True
+        # The search is measured in the robot's real rotation, not in the teacher's own commands: when
+        # a learner drives (DAgger) and turns too slowly, the label keeps saying "turn" until the
+        # robot has turned all the way round, instead of switching to a path it has no way to see.
+        turned = pose.yaw - self._last_yaw
+        self.searched += abs(math.atan2(math.sin(turned), math.cos(turned)))
+        self._last_yaw = pose.yaw
         surface = float(distance_to_target_surface(ep.target, pose.x, pose.y))
         # Stop outright once the approach speed would be a stop anyway: a clear zero label at the
         # goal (a creeping one teaches a learner to creep into the object).
@@ -87,7 +95,6 @@ class Teacher:
         if robot.max_linear * approach <= env.config.task.stop_speed:
             return np.zeros(2, dtype=np.float32)
         if not self.seen and self.searched < 2.0 * math.pi:
-            self.searched += c.search_turn_rate * env.dt
             return np.array([0.0, c.search_turn_rate], dtype=np.float32)
 
         grid = ep.grid
