@@ -58,12 +58,18 @@ Driver = Callable[[dict[str, Any], dict[str, Any], np.ndarray], np.ndarray]
 """(obs, info, teacher_action) -> executed action; the identity on teacher_action is behaviour cloning."""
 
 
+MAX_SETTLE_STEPS = 30
+"""After a success, the most steps the teacher may take to come to its stop before the held steps."""
+
+
 def collect_episode(env: Any, teacher: Any, seed: int, driver: Driver | None = None, hold_steps: int = 0) -> Episode:
     """Roll out one episode; the teacher labels every step, ``driver`` (default: the teacher) drives.
 
-    After a success the episode goes on for ``hold_steps`` more steps in which the teacher drives
-    (it holds still at the goal): without them a demonstration ends at its first stop command, and a
-    learner sees almost no "stay stopped here" labels.
+    After a success the teacher drives on until it has held still at the goal for ``hold_steps``
+    steps: without them a demonstration ends at its first stop command, and a learner sees almost no
+    "stay stopped here" labels. A slow command inside the success radius (turning, or creeping in)
+    already counts as the success, so the teacher may first close in to its own stop point (for at
+    most ``MAX_SETTLE_STEPS`` steps).
     """
     obs, info = env.reset(seed=seed)
     teacher.reset()
@@ -85,8 +91,14 @@ def collect_episode(env: Any, teacher: Any, seed: int, driver: Driver | None = N
         obs, _, terminated, truncated, info = env.step(action)
         done = terminated or truncated
     success = bool(info["success"])
-    for _ in range(hold_steps if success else 0):
-        obs, _, _, _, info = env.step(label_and_record(obs, info))
+    held, settling = 0, 0
+    while success and held < hold_steps and settling < MAX_SETTLE_STEPS:
+        label = label_and_record(obs, info)
+        if label.any():  # still closing in: a slow command inside the radius counted as the success
+            settling += 1
+        else:
+            held += 1
+        obs, _, _, _, info = env.step(label)
     return Episode(
         images=np.stack(images),
         scans=np.stack(scans).astype(np.float32),
