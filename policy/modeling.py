@@ -77,6 +77,10 @@ class Encoded(NamedTuple):
     vision: torch.Tensor
     """``(B, fusion_dim)`` the instruction-conditioned image features (for the view head)."""
 
+    def at(self, t: int) -> Encoded:
+        """Column ``t`` of a ``(B, T, ...)`` batch of sequences: one step of each."""
+        return Encoded(self.fused[:, t], self.vision[:, t])
+
 
 class StepOutput(NamedTuple):
     """Everything one control step computes (:meth:`NavPolicy.step`)."""

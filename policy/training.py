@@ -455,13 +455,13 @@ def sequence_loss(
         with torch.no_grad():
             warm = encode(slice(0, burn))
             for t in range(burn):
-                new = model.recur(Encoded(warm.fused[:, t], warm.vision[:, t]), hidden).hidden
+                new = model.recur(warm.at(t), hidden).hidden
                 hidden = torch.where(valid[:, t, None], new, hidden)
     hidden = hidden.detach()
     encoded = encode(slice(burn, width))
     actions, stops, views, memories = [], [], [], []
     for t in range(width - burn):
-        out = model.recur(Encoded(encoded.fused[:, t], encoded.vision[:, t]), hidden)
+        out = model.recur(encoded.at(t), hidden)
         hidden = torch.where(valid[:, burn + t, None], out.hidden, hidden)
         actions.append(out.action)
         stops.append(out.stop_logit)

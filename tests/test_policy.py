@@ -169,6 +169,8 @@ def test_forward_names_a_wrongly_shaped_input() -> None:
     inputs = processor(raw_observation(), SIM_GEOMETRY)
     with pytest.raises(ValueError, match=r"scan must have shape \(1, 180\)"):
         model(inputs.image, torch.zeros(1, 360), inputs.text, inputs.odom)
+    with pytest.raises(ValueError, match=r"hidden must have shape \(1, 96\)"):
+        model(*inputs.as_tuple(), torch.zeros(1, 128))
 
 
 def test_the_near_field_channel_spreads_the_first_metre_the_scan_channel_squeezes() -> None:
