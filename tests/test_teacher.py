@@ -41,16 +41,20 @@ def test_the_teacher_takes_near_shortest_paths(evaluation):
     assert summary["spl"] >= 0.8
 
 
+def reset_with_the_target_out_of_view(env: LangNavEnv) -> tuple[dict, dict]:
+    """The first episode (seeds 0..29) that starts with the named object out of the camera's view."""
+    for seed in range(30):
+        obs, info = env.reset(seed=seed)
+        if info["target_visible_px"] == 0:
+            return obs, info
+    pytest.fail("no episode among seeds 0..29 starts with the target out of view")
+
+
 def test_the_teacher_turns_on_the_spot_while_it_has_not_seen_the_target():
     env = LangNavEnv(config=SimConfig())
     try:
         teacher = Teacher(env, TeacherConfig())
-        for seed in range(30):
-            obs, info = env.reset(seed=seed)
-            if info["target_visible_px"] == 0:
-                break
-        else:
-            pytest.fail("no episode among seeds 0..29 starts with the target out of view")
+        obs, info = reset_with_the_target_out_of_view(env)
         teacher.reset()
 
         action = teacher.act(obs, info)
@@ -68,10 +72,7 @@ def test_the_search_label_lasts_until_the_robot_has_really_turned_round():
     env = LangNavEnv(config=SimConfig())
     try:
         teacher = Teacher(env, TeacherConfig())
-        for seed in range(30):
-            obs, info = env.reset(seed=seed)
-            if info["target_visible_px"] == 0:
-                break
+        obs, info = reset_with_the_target_out_of_view(env)
         teacher.reset()
         full_turn_steps = math.ceil(2 * math.pi / TeacherConfig().search_turn_rate / env.dt)
         for _ in range(full_turn_steps + 10):  # the learner stands still
