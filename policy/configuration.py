@@ -84,6 +84,11 @@ class PolicyConfig:
     with :meth:`with_limits`, and the saved manifest records the value the model was trained with."""
     max_angular: float = 1.5
     """Turn rate (rad/s) that a normalised action of 1 means; also scales the odometry input."""
+    min_linear: float = 0.05
+    """Forward commands slower than this (m/s) are sent as zero: the task counts them as stopped
+    (``sim.yaml`` ``task.stop_speed``, copied in by :meth:`with_limits`), the teacher never drives
+    that slowly, and a regressed speed that blurs into a creep pushed the robot into obstacles while
+    it turned. Models trained before the option get this default."""
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
@@ -114,13 +119,19 @@ class PolicyConfig:
         for name in ("lidar_range_max", "max_linear", "max_angular"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0.0 <= self.min_linear < self.max_linear:
+            raise ValueError(f"min_linear must be >= 0 and below max_linear ({self.max_linear}), got {self.min_linear}")
         for name in ("text_dim", "fusion_dim", "hidden_size"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
 
-    def with_limits(self, max_linear: float, max_angular: float) -> PolicyConfig:
-        """A copy whose action/odometry scale is the robot's velocity limits (m/s, rad/s)."""
-        return dataclasses.replace(self, max_linear=max_linear, max_angular=max_angular)
+    def with_limits(self, max_linear: float, max_angular: float, min_linear: float | None = None) -> PolicyConfig:
+        """A copy whose action/odometry scale is the robot's velocity limits (m/s, rad/s), and with
+        ``min_linear`` (m/s) when given."""
+        limits = {"max_linear": max_linear, "max_angular": max_angular}
+        if min_linear is not None:
+            limits["min_linear"] = min_linear
+        return dataclasses.replace(self, **limits)
 
 
 def load_variants(path: str | Path = DEFAULT_MODELS_CONFIG) -> dict[str, PolicyConfig]:

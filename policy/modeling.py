@@ -20,8 +20,10 @@ One sub-encoder per observation key, then fusion, memory and an action head::
   seen and then lost from view is remembered.
 * **Output**: a normalised action in ``[-1, 1]^2`` (tanh) and a *stop* logit: where it is positive
   the action is exactly zero. Stopping at the goal is a decision, and a classifier makes it cleanly
-  where a regression of small speeds blurs into creeping forward. :meth:`NavPolicy.scale_action`
-  turns the action into (m/s, rad/s) with the config's limits.
+  where a regression of small speeds blurs into creeping forward. The same blur elsewhere (a turn
+  on the spot regressed to a slow creep) is cut off by ``min_linear``: ``forward`` sends a slower
+  forward command as zero. :meth:`NavPolicy.scale_action` turns the action into (m/s, rad/s) with
+  the config's limits.
 * **Auxiliary heads** (training signal only; :meth:`NavPolicy.step` returns them, ``forward`` does
   not): from the instruction-conditioned image features, whether the named object is in view and
   where (image column); from the memory, the object's egocentric bearing and distance and whether it
@@ -246,10 +248,14 @@ class NavPolicy(nn.Module):
         odom: torch.Tensor,
         hidden: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One control step: ``(action, new_hidden)``, the action zero where the policy stops (the
-        arguments as in :meth:`step`)."""
+        """One control step: ``(action, new_hidden)``, the action zero where the policy stops and
+        its linear part zero where it is slower than ``config.min_linear`` (the arguments as in
+        :meth:`step`)."""
         out = self.step(image, scan, text, odom, hidden)
-        return out.action * (out.stop_logit <= 0).unsqueeze(1).to(out.action.dtype), out.hidden
+        action = out.action * (out.stop_logit <= 0).unsqueeze(1).to(out.action.dtype)
+        creep = action[:, 0].abs() * self.config.max_linear < self.config.min_linear
+        linear = torch.where(creep, torch.zeros_like(action[:, 0]), action[:, 0])
+        return torch.stack([linear, action[:, 1]], dim=1), out.hidden
 
     def encode(self, image: torch.Tensor, scan: torch.Tensor, text: torch.Tensor, odom: torch.Tensor) -> Encoded:
         """The part of a step that does not read the memory: the fused features of each input row.

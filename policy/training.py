@@ -576,7 +576,9 @@ def train(config: TrainConfig, log: Log = print, progress: bool = True) -> Path:
 
     sim = load_sim_config(config.sim_config)
     train_sim = split_config(sim, "train", "train")
-    policy_config = get_variant(config.variant).with_limits(sim.robot.max_linear, sim.robot.max_angular)
+    policy_config = get_variant(config.variant).with_limits(
+        sim.robot.max_linear, sim.robot.max_angular, sim.task.stop_speed
+    )
     geometry = ScanGeometry.from_lidar_config(sim.lidar)
     model = NavPolicy(policy_config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)

@@ -173,6 +173,22 @@ def test_forward_names_a_wrongly_shaped_input() -> None:
         model(*inputs.as_tuple(), torch.zeros(1, 128))
 
 
+def test_a_forward_command_slower_than_min_linear_is_sent_as_zero() -> None:
+    model, processor = model_and_processor("small")
+    inputs = processor(raw_observation(), SIM_GEOMETRY)
+    limit = model.config.min_linear / model.config.max_linear  # 0.05 m/s of 0.5: 0.1 normalised
+    with torch.no_grad():
+        model.head[-1].weight.zero_()  # the command is the bias alone
+        for linear, sent in ((0.6 * limit, 0.0), (-0.6 * limit, 0.0), (1.5 * limit, 1.5 * limit)):
+            model.head[-1].bias.copy_(torch.tensor([math.atanh(linear), math.atanh(0.4), -5.0]))
+            action, _ = model(*inputs.as_tuple())
+            assert action[0, 0].item() == pytest.approx(sent, abs=1e-6)
+            assert action[0, 1].item() == pytest.approx(0.4, abs=1e-6)  # a turn on the spot stays a turn
+    with pytest.raises(ValueError, match="min_linear"):
+        dataclasses.replace(model.config, min_linear=model.config.max_linear)
+    assert get_variant("small").with_limits(0.5, 1.5, 0.02).min_linear == 0.02
+
+
 def test_the_near_field_channel_spreads_the_first_metre_the_scan_channel_squeezes() -> None:
     config = dataclasses.replace(get_variant("small"), lidar_near_range=1.0)
     encoder = NavPolicy(config).lidar
