@@ -16,7 +16,9 @@ that starts an episode starts from the zero GRU memory, exactly as on the robot.
 starts from a memory *burned in* without gradient over the ``burn_in`` steps before it (from zero),
 an approximation of the memory the robot would carry that needs no stored state. The loss is the
 MSE between the tanh action and the teacher's label normalised by ``PolicyProcessor.normalise_action``,
-the cross-entropy of the stop decision, and the auxiliary losses (:func:`sequence_loss`).
+the cross-entropy of the stop decision, and the auxiliary losses (:func:`sequence_loss`). With
+``near_weight`` a step with something close in front of the robot counts more (:func:`near_obstacle_weights`):
+those few steps are where a learner's loose speed turns into a collision.
 
 **One pre-processing path.** Raw observations are stored; every batch goes through
 ``PolicyProcessor.batch`` (each row through ``PolicyProcessor.prepare``, as on the robot).
@@ -139,6 +141,12 @@ class TrainConfig:
     collected data. Steps without simulator truth (bags) train the action only."""
     weights_dtype: str = "float32"
     """How the final model's weights are stored (``float32``, ``float16``, ``bfloat16``)."""
+    near_weight: float = 0.0
+    """Extra loss weight on a step where an obstacle or object is within ``near_distance`` of the
+    robot's front (a step counts ``1 + near_weight``; 0: every step counts the same)."""
+    near_distance: float = 0.12
+    """Clearance (m, from the robot's surface, within 45 degrees of straight ahead) that makes a step
+    a near step for ``near_weight``."""
 
     def __post_init__(self) -> None:
         positive = (
@@ -171,6 +179,10 @@ class TrainConfig:
             raise ValueError("dagger_episodes_per_round must be >= 1 when dagger_rounds > 0")
         if not 0.0 <= self.dagger_beta <= 1.0:
             raise ValueError(f"dagger_beta must be in [0, 1], got {self.dagger_beta}")
+        if self.near_weight < 0 or self.near_distance <= 0:
+            raise ValueError(
+                f"near_weight must be >= 0 and near_distance > 0, got {self.near_weight} and {self.near_distance}"
+            )
         if self.learning_rate <= 0 or self.weight_decay < 0 or self.grad_clip < 0 or self.aux_weight < 0:
             raise ValueError("learning_rate must be > 0, weight_decay, grad_clip and aux_weight >= 0")
         if self.weights_dtype not in ("float32", "float16", "bfloat16"):
@@ -379,6 +391,8 @@ class SequenceDataset:
         self.chunk_start = np.array(chunk_starts, dtype=np.int64)
         self.chunk_offset = np.array(chunk_offsets, dtype=np.int64)
         self.chunk_end = np.array(chunk_ends, dtype=np.int64)
+        self.weights = np.ones(len(self.labels), dtype=np.float32)
+        """Loss weight of each step (all 1 unless the trainer sets them, e.g. :func:`near_obstacle_weights`)."""
 
     def __len__(self) -> int:
         """Number of sequences."""
@@ -507,10 +521,29 @@ def _aux_loss(
     return sum(terms.values(), torch.zeros((), device=view.device))
 
 
+NEAR_HALF_ANGLE = math.radians(45.0)
+"""Half-width of the sector ahead that :func:`near_obstacle_weights` looks at."""
+
+
+def near_obstacle_weights(
+    scans: np.ndarray, geometry: ScanGeometry, robot_radius: float, distance: float, extra: float
+) -> np.ndarray:
+    """Per-step loss weights from raw scans ``(N, beams)`` (``geometry``'s layout, REP 117 ranges):
+    ``1 + extra`` where a return within 45 degrees of straight ahead is less than ``distance`` from the
+    robot's surface (a too-close ``-inf`` counts as near; NaN and no-return ``+inf`` do not), else 1."""
+    beams = scans.shape[1]
+    angles = geometry.angle_min + geometry.angle_increment * np.arange(beams)
+    ahead = np.abs(np.arctan2(np.sin(angles), np.cos(angles))) <= NEAR_HALF_ANGLE
+    ranges = np.where(np.isnan(scans[:, ahead]), np.inf, scans[:, ahead])
+    near = (ranges - robot_radius < distance).any(axis=1)
+    return np.where(near, 1.0 + extra, 1.0).astype(np.float32)
+
+
 def make_batch(
     dataset: SequenceDataset, chunks: np.ndarray, processor: PolicyProcessor, geometry: ScanGeometry
 ) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor, int, torch.Tensor]:
-    """Pre-process the rows of ``chunks`` through ``PolicyProcessor.batch`` (each distinct row once)."""
+    """Pre-process the rows of ``chunks`` through ``PolicyProcessor.batch`` (each distinct row once).
+    The ``train`` mask it returns carries the dataset's step weights."""
     rows, valid, train, burn = dataset.layout(chunks)
     unique, inverse = np.unique(rows.reshape(-1), return_inverse=True)
     prepared = processor.batch(
@@ -524,7 +557,8 @@ def make_batch(
     inputs = type(prepared)(*(x[gather] for x in prepared.as_tuple()))
     labels = torch.from_numpy(processor.normalise_action(dataset.labels[rows]))
     aux = torch.from_numpy(dataset.aux[rows])
-    return inputs, labels, torch.from_numpy(valid), torch.from_numpy(train).float(), burn, aux
+    weights = torch.from_numpy(train * dataset.weights[rows])
+    return inputs, labels, torch.from_numpy(valid), weights, burn, aux
 
 
 # ------------------------------------------------------------------------------------ the run
@@ -620,6 +654,10 @@ def train(config: TrainConfig, log: Log = print, progress: bool = True) -> Path:
             episodes = training_episodes(config, stage, data_dir)
             _embeddings(processor, episodes, embeddings)
             dataset = SequenceDataset(episodes, embeddings, config.sequence_length, config.burn_in)
+            if config.near_weight > 0:
+                dataset.weights = near_obstacle_weights(
+                    dataset.scans, geometry, sim.robot.radius, config.near_distance, config.near_weight
+                )
             del episodes
             epochs = config.epochs_bc if stage == 0 else config.epochs_dagger
             log(f"stage {stage}: {dataset.samples} samples in {len(dataset)} sequences, {epochs} epoch(s)")
@@ -650,7 +688,7 @@ def train(config: TrainConfig, log: Log = print, progress: bool = True) -> Path:
                         if config.grad_clip > 0:
                             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
                         optimizer.step()
-                        samples += int(train_mask.sum())
+                        samples += int((train_mask > 0).sum())
                         state["global_step"] += 1
                         state["batch"] = index + 1
                         step = state["global_step"]

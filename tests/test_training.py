@@ -22,6 +22,7 @@ from policy.training import (
     TrainConfig,
     load_train_config,
     make_batch,
+    near_obstacle_weights,
     sequence_loss,
     train,
     training_episodes,
@@ -218,7 +219,8 @@ def synthetic_episode(steps: int, with_truth: bool, seed: int) -> Episode:
 
 def test_the_sequence_loss_is_the_error_of_stepping_the_model_through_each_sequence() -> None:
     """Training encodes all steps of a batch at once; that must equal the step-by-step policy the
-    robot runs, burn-in and padding included (eval mode, so batch norm does not depend on the batch)."""
+    robot runs, burn-in and padding included (eval mode, so batch norm does not depend on the batch),
+    each step's error weighted by the dataset's step weight."""
     config = get_variant("small")
     torch.manual_seed(0)
     model = NavPolicy(config).eval()
@@ -226,6 +228,7 @@ def test_the_sequence_loss_is_the_error_of_stepping_the_model_through_each_seque
     processor = PolicyProcessor(config)
     episodes = [synthetic_episode(steps, False, seed) for seed, steps in enumerate((5, 13, 9))]
     dataset = SequenceDataset(episodes, {"go to the red cube": np.ones(384, np.float32) / 20}, 4, 3)
+    dataset.weights = np.random.default_rng(0).uniform(1.0, 4.0, dataset.samples).astype(np.float32)
     geometry = ScanGeometry.full_circle(360, 0.12, 8.0)
     inputs, labels, valid, train_mask, burn, _ = make_batch(dataset, np.arange(len(dataset)), processor, geometry)
     assert burn > 0 and not bool(valid.all()), "the batch has burn-in and padding"
@@ -234,7 +237,7 @@ def test_the_sequence_loss_is_the_error_of_stepping_the_model_through_each_seque
         _, parts = sequence_loss(model, inputs, labels, valid, train_mask, burn)
         batch, width = valid.shape
         rows = [x.reshape(batch, width, *x.shape[1:]) for x in inputs.as_tuple()]
-        errors = []
+        errors, weights = [], []
         for b in range(batch):
             hidden = model.initial_hidden()
             for t in range(width):
@@ -244,8 +247,23 @@ def test_the_sequence_loss_is_the_error_of_stepping_the_model_through_each_seque
                 hidden = out.hidden
                 if train_mask[b, t]:
                     errors.append(float(((out.action[0] - labels[b, t]) ** 2).mean()))
+                    weights.append(float(train_mask[b, t]))
 
-    assert parts["action"] == pytest.approx(np.mean(errors), rel=1e-4)
+    assert len(set(weights)) > 1, "the steps have different weights"
+    assert parts["action"] == pytest.approx(np.average(errors, weights=weights), rel=1e-4)
+
+
+def test_near_obstacle_weights_pick_the_steps_with_something_close_ahead() -> None:
+    geometry = ScanGeometry.full_circle(360, 0.12, 8.0)  # beam 180 is straight ahead, beam 0 behind
+    scans = np.full((6, 360), np.inf, dtype=np.float32)
+    scans[0, 180] = 0.25  # 7 cm from a 0.18 m robot's surface, straight ahead
+    scans[1, 0] = 0.25  # as close, behind
+    scans[2, 180 + 60] = 0.25  # as close, 60 degrees to the left
+    scans[3, 180 - 40] = -np.inf  # too close to measure, 40 degrees to the right
+    scans[4, 180] = np.nan  # an invalid reading is not an obstacle
+    scans[5, 180] = 0.35  # 17 cm ahead: clear of a 12 cm margin
+    weights = near_obstacle_weights(scans, geometry, robot_radius=0.18, distance=0.12, extra=3.0)
+    assert weights.tolist() == [4.0, 1.0, 1.0, 4.0, 1.0, 1.0]
 
 
 @pytest.mark.parametrize("with_truth", [True, False])
