@@ -85,10 +85,11 @@ class PolicyConfig:
     max_angular: float = 1.5
     """Turn rate (rad/s) that a normalised action of 1 means; also scales the odometry input."""
     min_linear: float = 0.05
-    """Forward commands slower than this (m/s) are sent as zero: the task counts them as stopped
-    (``sim.yaml`` ``task.stop_speed``, copied in by :meth:`with_limits`), the teacher never drives
-    that slowly, and a regressed speed that blurs into a creep pushed the robot into obstacles while
-    it turned. Models trained before the option get this default."""
+    """Linear commands slower than this (m/s) are sent as zero: the task counts them as stopped
+    (``sim.yaml`` ``task.stop_speed``, copied in by :meth:`with_limits`), the teacher drives that
+    slowly only in passing (its speed fades out over the last few degrees before a turn on the spot),
+    and a regressed speed that blurs into a creep pushed the robot into obstacles while it turned.
+    Models trained before the option get this default."""
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
