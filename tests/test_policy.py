@@ -189,6 +189,20 @@ def test_a_forward_command_slower_than_min_linear_is_sent_as_zero() -> None:
     assert get_variant("small").with_limits(0.5, 1.5, 0.02).min_linear == 0.02
 
 
+def test_every_shipped_model_cuts_off_a_creep_at_the_tasks_stop_speed() -> None:
+    """Models trained before ``min_linear`` existed get its default: it must be sim.yaml's stop speed."""
+    from policy.evaluation import models_dir
+    from sim.config import load_sim_config
+
+    stop_speed = load_sim_config().task.stop_speed
+    assert PolicyConfig(name="before-the-option").min_linear == stop_speed
+    shipped = [v for v in VARIANTS if (models_dir() / v / MANIFEST_FILE).exists()]
+    assert shipped, "no model is shipped in models/"
+    for variant in shipped:
+        _, config, _ = load_model(models_dir() / variant)
+        assert config.min_linear == stop_speed, variant
+
+
 def test_the_near_field_channel_spreads_the_first_metre_the_scan_channel_squeezes() -> None:
     config = dataclasses.replace(get_variant("small"), lidar_near_range=1.0)
     encoder = NavPolicy(config).lidar
