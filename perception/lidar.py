@@ -37,6 +37,7 @@ __all__ = [
     "beam_index",
     "min_per_beam",
     "prepare_scan",
+    "rep117_to_ranges",
     "resample_scan",
     "resample_scan_with_mask",
 ]
@@ -101,10 +102,12 @@ def min_per_beam(
     return out, hit
 
 
-def _rep117_to_ranges(
+def rep117_to_ranges(
     ranges: npt.NDArray[np.float64], range_min: float, range_max: float, out_range_max: float
 ) -> npt.NDArray[np.float64]:
-    """Apply REP 117 to raw ranges: NaN stays NaN, everything else becomes a range in [0, out_max]."""
+    """Apply REP 117 to raw ranges (any shape): NaN stays NaN, everything else becomes a range in
+    [0, out_range_max]: -inf and readings below ``range_min`` are 0 (too close), +inf and readings
+    beyond ``range_max`` are ``out_range_max`` (no return; ``math.inf`` keeps them infinite)."""
     finite = np.isfinite(ranges)
     out = np.where(np.isposinf(ranges), out_range_max, ranges)
     out = np.where(np.isneginf(ranges), 0.0, out)
@@ -202,7 +205,7 @@ def resample_scan_with_mask(
     if not 0.0 <= fill <= out_range_max:
         raise ScanError(f"fill_value must be within [0, out_range_max={out_range_max}], got {fill}")
     raw = _validate_scan_args(ranges, angle_min, angle_increment, range_min, range_max, count)
-    values = _rep117_to_ranges(raw, range_min, range_max, out_range_max)
+    values = rep117_to_ranges(raw, range_min, range_max, out_range_max)
 
     measured = ~np.isnan(values)
     ray_angles = angle_min + np.arange(values.size, dtype=np.float64) * angle_increment

@@ -42,7 +42,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["CollisionGuard", "GuardConfig", "GuardResult", "GuardedController", "load_guard_config"]
+from perception.lidar import rep117_to_ranges
+
+__all__ = [
+    "CollisionGuard",
+    "GuardConfig",
+    "GuardResult",
+    "GuardedController",
+    "load_guard_config",
+    "nearest_in_sector",
+]
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,17 @@ def _wrap(angles: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return np.mod(angles + math.pi, 2.0 * math.pi) - math.pi
 
 
+def nearest_in_sector(
+    distance: npt.NDArray[np.float64], angles: npt.NDArray[np.float64], centre: float, half_angle: float
+) -> npt.NDArray[np.float64]:
+    """The nearest of ``distance`` (``(..., beams)``, REP 117 already applied, NaN invalid) over the
+    beams at ``angles`` (rad) within ``half_angle`` of ``centre``; NaN where no beam there is valid."""
+    in_sector = distance[..., np.abs(_wrap(angles - centre)) <= half_angle]
+    valid = ~np.isnan(in_sector)
+    nearest = np.min(np.where(valid, in_sector, math.inf), axis=-1, initial=math.inf)
+    return np.where(valid.any(axis=-1), nearest, math.nan)
+
+
 _MAX_SWEEP_SPEED = 1.0
 """m/s: scan points farther than this times the horizon (plus the footprint) are left out of the sweep."""
 _SWEEP_SAMPLES = 12
@@ -124,15 +144,12 @@ class CollisionGuard:
             raise ValueError("scan has no ranges")
         if not (math.isfinite(angle_min) and math.isfinite(angle_increment)):
             raise ValueError(f"scan angles must be finite, got angle_min={angle_min}, increment={angle_increment}")
-        valid = ~np.isnan(r)
-        too_close = np.isneginf(r) | (np.isfinite(r) & (r < range_min))
-        free = np.isposinf(r) | (np.isfinite(r) & (r > range_max))
-        distance = np.where(too_close, 0.0, np.where(free, math.inf, r))
+        distance = rep117_to_ranges(r, range_min, range_max, math.inf)
+        valid, free = ~np.isnan(distance), np.isposinf(distance)
         angles = _wrap(angle_min + np.arange(r.size) * angle_increment)
         half = self.config.half_angle + 1e-9
         for direction, centre in ((1, 0.0), (-1, math.pi)):
-            in_sector = valid & (np.abs(_wrap(angles - centre)) <= half)
-            self._nearest[direction] = float(distance[in_sector].min()) if in_sector.any() else math.nan
+            self._nearest[direction] = float(nearest_in_sector(distance, angles, centre, half))
         reach = self.config.robot_radius + self.config.sweep_margin + _MAX_SWEEP_SPEED * self.config.sweep_horizon
         near = valid & ~free & (distance <= reach)
         hit = np.maximum(distance[near], min(range_min, self.config.robot_radius))

@@ -53,10 +53,12 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from configs import load
+from perception.lidar import rep117_to_ranges
 from policy.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from policy.configuration import PolicyConfig, get_variant
 from policy.controller import PolicyController
 from policy.data import AUX_COLUMNS, Episode, collect_episode, load_episodes, save_episodes
+from policy.guard import nearest_in_sector
 from policy.model_io import save_model
 from policy.modeling import Encoded, NavPolicy
 from policy.processing import PolicyProcessor, ScanGeometry
@@ -530,12 +532,12 @@ def near_obstacle_weights(
 ) -> np.ndarray:
     """Per-step loss weights from raw scans ``(N, beams)`` (``geometry``'s layout, REP 117 ranges):
     ``1 + extra`` where a return within 45 degrees of straight ahead is less than ``distance`` from the
-    robot's surface (a too-close ``-inf`` counts as near; NaN and no-return ``+inf`` do not), else 1."""
-    beams = scans.shape[1]
-    angles = geometry.angle_min + geometry.angle_increment * np.arange(beams)
-    ahead = np.abs(np.arctan2(np.sin(angles), np.cos(angles))) <= NEAR_HALF_ANGLE
-    ranges = np.where(np.isnan(scans[:, ahead]), np.inf, scans[:, ahead])
-    near = (ranges - robot_radius < distance).any(axis=1)
+    robot's surface (too close to measure counts as near; NaN and no return do not), else 1. The
+    sector is read as the robot's collision guard reads its own (:func:`policy.guard.nearest_in_sector`)."""
+    ranges = rep117_to_ranges(scans, geometry.range_min, geometry.range_max, math.inf)
+    angles = geometry.angle_min + geometry.angle_increment * np.arange(scans.shape[1])
+    nearest = nearest_in_sector(ranges, angles, 0.0, NEAR_HALF_ANGLE)
+    near = nearest - robot_radius < distance  # NaN (no valid beam ahead) is not near
     return np.where(near, 1.0 + extra, 1.0).astype(np.float32)
 
 

@@ -255,15 +255,16 @@ def test_the_sequence_loss_is_the_error_of_stepping_the_model_through_each_seque
 
 def test_near_obstacle_weights_pick_the_steps_with_something_close_ahead() -> None:
     geometry = ScanGeometry.full_circle(360, 0.12, 8.0)  # beam 180 is straight ahead, beam 0 behind
-    scans = np.full((6, 360), np.inf, dtype=np.float32)
+    scans = np.full((7, 360), np.inf, dtype=np.float32)
     scans[0, 180] = 0.25  # 7 cm from a 0.18 m robot's surface, straight ahead
     scans[1, 0] = 0.25  # as close, behind
     scans[2, 180 + 60] = 0.25  # as close, 60 degrees to the left
     scans[3, 180 - 40] = -np.inf  # too close to measure, 40 degrees to the right
     scans[4, 180] = np.nan  # an invalid reading is not an obstacle
     scans[5, 180] = 0.35  # 17 cm ahead: clear of a 12 cm margin
+    scans[6, 180] = 0.05  # below the sensor's 0.12 m minimum: too close (REP 117)
     weights = near_obstacle_weights(scans, geometry, robot_radius=0.18, distance=0.12, extra=3.0)
-    assert weights.tolist() == [4.0, 1.0, 1.0, 4.0, 1.0, 1.0]
+    assert weights.tolist() == [4.0, 1.0, 1.0, 4.0, 1.0, 1.0, 4.0]
 
 
 @pytest.mark.parametrize("with_truth", [True, False])
