@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +86,16 @@ class Watcher(Robot):
             time.sleep(0.05)
         return None
 
+    def wait_diagnostics(self, ready: Callable[[dict[str, str]], bool], timeout: float) -> dict[str, str]:
+        """The monitor's latest diagnostics once ``ready`` holds for them (the latest at the timeout)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lk:
+                latest = self.monitor_diag[-1] if self.monitor_diag else {}
+            if ready(latest) or time.monotonic() >= deadline:
+                return latest
+            time.sleep(0.05)
+
     def pin(self, variant: str) -> bool:
         assert self.set_params.wait_for_service(timeout_sec=10.0), "no parameter service on the monitor"
         value = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=variant)
@@ -155,6 +165,8 @@ def test_a_pin_set_at_run_time_holds_its_variant_and_unpinning_resumes(stack: tu
     assert not watcher.pin("huge"), "an unknown variant must be refused"
     assert watcher.pin("")
     assert watcher.wait_running("medium", timeout=MONITOR.headroom_s + 10.0), log_text(monitor_log)[-2000:]
-    with watcher._lk:
-        diag = watcher.monitor_diag[-1] if watcher.monitor_diag else {}
+    # A switch clears the new variant's timing window: its predictions reappear after min_samples ticks.
+    diag = watcher.wait_diagnostics(
+        lambda d: d.get("running") == "medium" and bool(d.get("predicted_tail_ms_medium")), timeout=10.0
+    )
     assert diag.get("pin") == "" and "cpu_percent" in diag and diag.get("predicted_tail_ms_medium")
