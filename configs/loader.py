@@ -3,6 +3,9 @@
 A config file is a mapping whose keys are exactly the fields of a dataclass (missing keys keep the
 dataclass default, nested dataclasses are loaded field by field, never merged as dicts). An unknown
 key or a value of the wrong type raises :class:`ConfigError` naming the file and the dotted key.
+
+A field made with :func:`derived_field` is stated in another file (the robot's speed limits in
+``robot.yaml``): it can be given in code, but not as a key of this file; the error says where it lives.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union
 
@@ -22,6 +26,24 @@ _CONFIG_DIR = Path(__file__).resolve().parent
 
 class ConfigError(ValueError):
     """A config file or mapping that does not match its dataclass."""
+
+
+DERIVED = "configs.derived_from"
+"""Field metadata key of a :func:`derived_field`: ``(file, key)`` where the value is stated."""
+
+
+def derived_field(source: str, key: str, factory: Callable[[], Any]) -> Any:
+    """A dataclass field whose value is stated once in ``source`` (its ``key``) and defaults to ``factory()``.
+
+    Code may still pass it (a test of a 0.2 m robot); a YAML file that gives it as a key is refused
+    with a :class:`ConfigError` that names ``source`` and ``key``, so the fact cannot get a second copy.
+    """
+    return dataclasses.field(default_factory=factory, metadata={DERIVED: (source, key)})
+
+
+CONFIG_DIR_ENV = "NAV_CONFIG_DIR"
+"""Environment variable naming a folder of the robot's own config files (ros.yaml, robot.yaml, ...): a
+file there is read in place of the shipped one (``nav.graph.paths.resolve_config_path``, the robot profile)."""
 
 
 def config_dir() -> Path:
@@ -73,12 +95,21 @@ def from_mapping(cls: type[T], data: dict[str, Any], source: str = "<mapping>", 
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: '{prefix or '<root>'}' must be a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init and DERIVED not in f.metadata}
+    derived = {f.name: f.metadata[DERIVED] for f in dataclasses.fields(cls) if f.init and DERIVED in f.metadata}
     unknown = sorted(set(data) - set(fields))
     if unknown:
         where = _dotted(prefix, unknown[0])
+        if unknown[0] in derived:
+            origin, key = derived[unknown[0]]
+            raise ConfigError(f"{source}: '{where}' is not a key of this file: it is stated once, '{key}' in {origin}")
+        stated = "".join(
+            f"; stated in {origin}: {', '.join(sorted(n for n, (o, _) in derived.items() if o == origin))}"
+            for origin in sorted({o for o, _ in derived.values()})
+        )
         raise ConfigError(
-            f"{source}: unknown key '{where}' (known keys of '{prefix or '<root>'}': {', '.join(sorted(fields))})"
+            f"{source}: unknown key '{where}' "
+            f"(known keys of '{prefix or '<root>'}': {', '.join(sorted(fields))}{stated})"
         )
     kwargs = {}
     for name, value in data.items():
@@ -102,7 +133,7 @@ def _type_name(tp: Any) -> str:
 def _coerce(tp: Any, value: Any, source: str, key: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return from_mapping(tp, value, source, key)
     if origin is Literal:
         if value not in args:

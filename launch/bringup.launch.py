@@ -1,10 +1,10 @@
 """``ros2 launch nav bringup.launch.py [sim:=true] [instruction:='go to the red cube']`` on a robot with ROS 2.
 
-The nodes come from the one graph declaration, ``configs/graph.yaml`` (``nav.graph.load_graph``),
+The nodes come from the one graph declaration, ``configs/graph.yaml`` (``nav.graph.declaration.load_graph``),
 which ``nav bringup`` also reads: ``when: sim`` nodes run only with ``sim:=true``, ``when: robot``
 nodes only without it. Every node gets ``config`` (ros.yaml) as a parameter. After ``colcon build``
 the configs are read from ``share/nav/configs`` (``$NAV_CONFIG_DIR`` overrides), see
-``nav.bringup.resolve_config_path``.
+``nav.graph.paths.resolve_config_path``.
 """
 
 # ruff sorts `launch` as first-party because of this folder's name; ROS's launch is third-party.
@@ -15,8 +15,8 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
-from nav.bringup import resolve_config_path
-from nav.graph import load_graph
+from nav.graph.paths import resolve_config_path
+from nav.graph.declaration import load_graph
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -34,7 +34,7 @@ def generate_launch_description() -> LaunchDescription:
     conditions = {"sim": IfCondition(sim), "robot": UnlessCondition(sim), "always": None}
     for spec in graph.nodes:
         params = {"config": ParameterValue(LaunchConfiguration("config"), value_type=str)}
-        if spec.module == "nav.sim_node":
+        if spec.module == "nav.nodes.sim_node":
             params["instruction"] = ParameterValue(LaunchConfiguration("instruction"), value_type=str)
         actions.append(
             Node(

@@ -219,7 +219,7 @@ def prepare_image(rgb: RGBImage, size: tuple[int, int]) -> npt.NDArray[np.float3
     if (in_h, in_w) != (out_h, out_w):
         shrinking = out_h * out_w < in_h * in_w
         interp = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-        rgb = cv2.resize(rgb, (out_w, out_h), interpolation=interp)
+        rgb = np.asarray(cv2.resize(rgb, (out_w, out_h), interpolation=interp), dtype=np.uint8)
     chw = rgb.transpose(2, 0, 1).astype(np.float32) * np.float32(1.0 / 255.0)
     return np.ascontiguousarray((chw - _MEAN) / _STD, dtype=np.float32)
 

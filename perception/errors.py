@@ -25,4 +25,5 @@ class PointCloudError(PerceptionError):
 
 
 class InstructionError(PerceptionError):
-    """A language instruction that is not a usable string (empty, too long, not text)."""
+    """A language instruction that cannot be used: not a usable string (empty, too long, not text), or
+    naming no object the grounding (or the simulator's phrase table, :mod:`sim.instructions`) knows."""

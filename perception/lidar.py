@@ -260,3 +260,19 @@ def prepare_scan(ranges: npt.ArrayLike, range_max: float) -> FloatArray:
         raise ScanError("scan is all NaN (invalid): nothing usable to normalise")
     scaled = np.where(np.isnan(r), np.float32(1.0), r / np.float32(range_max))
     return np.clip(scaled, 0.0, 1.0).astype(np.float32)
+
+
+def wrap_angle(angles: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Angles in [-pi, pi)."""
+    return np.mod(angles + math.pi, 2.0 * math.pi) - math.pi
+
+
+def nearest_in_sector(
+    distance: npt.NDArray[np.float64], angles: npt.NDArray[np.float64], centre: float, half_angle: float
+) -> npt.NDArray[np.float64]:
+    """The nearest of ``distance`` (``(..., beams)``, REP 117 already applied, NaN invalid) over the
+    beams at ``angles`` (rad) within ``half_angle`` of ``centre``; NaN where no beam there is valid."""
+    in_sector = distance[..., np.abs(wrap_angle(angles - centre)) <= half_angle]
+    valid = ~np.isnan(in_sector)
+    nearest = np.min(np.where(valid, in_sector, math.inf), axis=-1, initial=math.inf)
+    return np.where(valid.any(axis=-1), nearest, math.nan)

@@ -304,7 +304,7 @@ def points_from_cloud_buffer(
 
 
 def points_from_cloud_message(msg: Any) -> npt.NDArray[np.float32]:
-    """:func:`points_from_cloud_buffer` of a ``sensor_msgs/PointCloud2``-like object (an rclpy message
+    """:func:`points_from_cloud_buffer` of a ``sensor_msgs/PointCloud2``-like object (a ROS message
     or one deserialised from a bag: only its attributes are read)."""
     return points_from_cloud_buffer(
         bytes(np.asarray(msg.data, dtype=np.uint8)),

@@ -13,7 +13,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from sim.instructions import parse_goal
+from configs.robot import profile_default, robot_profile
+from sim.instructions import Goal, parse_goal
 
 HUE_RANGES = {
     "red": [(0, 8), (172, 180)],
@@ -38,8 +39,10 @@ def colour_mask(rgb: np.ndarray, colour: str, min_saturation: int = 120, min_val
 
 @dataclass(frozen=True)
 class ClassicalConfig:
-    max_linear: float = 0.5
-    max_angular: float = 1.5
+    max_linear: float = profile_default("max_linear")
+    """Top speed (m/s; default: the robot profile's)."""
+    max_angular: float = profile_default("max_angular")
+    """Top turn rate (rad/s; default: the robot profile's)."""
     heading_gain: float = 2.0
     min_pixels: int = 3
     """Target pixels that count as seeing it."""
@@ -67,7 +70,7 @@ class ClassicalController:
         self.reset()
 
     def reset(self) -> None:
-        self._goal = None
+        self._goal: Goal | None = None
         self._turned = 0.0
         self._wander = 0
 
@@ -119,10 +122,17 @@ class ClassicalController:
 
 
 class RandomController:
-    """Uniform random commands within the limits (seeded)."""
+    """Uniform random commands within the limits (seeded; default: the robot profile's)."""
 
-    def __init__(self, max_linear: float = 0.5, max_angular: float = 1.5, seed: int = 0) -> None:
-        self.high = np.array([max_linear, max_angular], dtype=np.float32)
+    def __init__(self, max_linear: float | None = None, max_angular: float | None = None, seed: int = 0) -> None:
+        profile = robot_profile()
+        self.high = np.array(
+            [
+                profile.max_linear if max_linear is None else max_linear,
+                profile.max_angular if max_angular is None else max_angular,
+            ],
+            dtype=np.float32,
+        )
         self.rng = np.random.default_rng(seed)
 
     def reset(self) -> None:

@@ -129,7 +129,7 @@ class PolicyConfig:
     def with_limits(self, max_linear: float, max_angular: float, min_linear: float | None = None) -> PolicyConfig:
         """A copy whose action/odometry scale is the robot's velocity limits (m/s, rad/s), and with
         ``min_linear`` (m/s) when given."""
-        limits = {"max_linear": max_linear, "max_angular": max_angular}
+        limits: dict[str, Any] = {"max_linear": max_linear, "max_angular": max_angular}
         if min_linear is not None:
             limits["min_linear"] = min_linear
         return dataclasses.replace(self, **limits)

@@ -116,7 +116,7 @@ def save_episodes(path: str | Path, episodes: Sequence[Episode]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     lengths = np.array([len(e) for e in episodes], dtype=np.int64)
     tmp = path.with_suffix(".tmp.npz")
-    extra = {}
+    extra: dict[str, Any] = {}
     if all(e.aux is not None for e in episodes):
         extra["aux"] = np.concatenate([e.aux for e in episodes])
     np.savez_compressed(

@@ -1,33 +1,42 @@
-"""``nav eval``: closed-loop evaluation of learned variants beside the teacher and the baselines.
+"""Closed-loop evaluation of controllers over seeded episodes (``nav eval``, ``nav teacher-eval``, training).
 
-Every controller runs the same seeded episodes of a split:
+Episode ``i`` of an evaluation is reset with seed ``seed + i`` in the simulator set to a world split
+(``train`` worlds or ``unseen`` ones training never drew) and an instruction split (``train`` phrasings or
+``heldout`` templates and words training never saw). ``nav eval`` names three combinations (:data:`SPLITS`):
 
 - ``train``: train worlds, train phrasings;
 - ``unseen``: worlds training never drew, train phrasings;
-- ``heldout``: unseen worlds and held-out phrasings (templates and words training never saw).
+- ``heldout``: unseen worlds and held-out phrasings.
 
-Per controller: success rate, SPL, collision rate, time to goal and the latency of its ``act``
-(p50/p99 ms, pre-processing and inference together). Episodes are spread over worker processes.
+:func:`evaluate` runs a controller built by a factory in this process (the teacher, or the model being
+trained); :func:`evaluate_controller` runs a controller named as ``nav eval`` names it, its episodes spread
+over worker processes, and adds the latency of its ``act`` (p50/p99 ms, pre-processing and inference
+together). Both run their episodes through :func:`run_episodes`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from tqdm import tqdm
 
 from configs import config_dir
 from sim.config import SimConfig, load_sim_config
-from sim.evaluate import split_config
+from sim.env import make_env
 from sim.metrics import EpisodeResult, summarize
+from sim.rollout import Controller, run_episode
 
+WorldSplit = Literal["train", "unseen"]
+InstructionSplit = Literal["train", "heldout"]
 Split = Literal["train", "unseen", "heldout"]
-SPLITS: dict[str, tuple[str, str]] = {
+SPLITS: dict[str, tuple[WorldSplit, InstructionSplit]] = {
     "train": ("train", "train"),
     "unseen": ("unseen", "train"),
     "heldout": ("unseen", "heldout"),
@@ -36,6 +45,12 @@ SPLITS: dict[str, tuple[str, str]] = {
 
 REFERENCE_CONTROLLERS = ("teacher", "classical", "random")
 
+GUARD_SUFFIX = "+guard"
+"""``<controller>+guard``: that controller behind the robot's collision guard (``ros.yaml`` ``guard``)."""
+
+ControllerFactory = Callable[[Any], Controller]
+"""Builds a controller for an env (``env.unwrapped``, a :class:`sim.env.LangNavEnv`)."""
+
 
 def models_dir() -> Path:
     """The shipped models: ``models/<variant>/`` beside ``configs/``."""
@@ -43,7 +58,35 @@ def models_dir() -> Path:
 
 
 @dataclass(frozen=True)
+class EvalConfig:
+    """Which seeded episodes :func:`evaluate` runs."""
+
+    episodes: int = 200
+    """Number of episodes; episode i is reset with seed ``seed + i``."""
+    seed: int = 0
+    world_split: WorldSplit = "train"
+    instruction_split: InstructionSplit = "train"
+    progress: bool = True
+    """Show a progress bar (on stderr)."""
+
+    def __post_init__(self) -> None:
+        if self.episodes < 1:
+            raise ValueError(f"episodes must be >= 1, got {self.episodes}")
+        if self.world_split not in ("train", "unseen"):
+            raise ValueError(f"world_split must be train or unseen, got {self.world_split!r}")
+        if self.instruction_split not in ("train", "heldout"):
+            raise ValueError(f"instruction_split must be train or heldout, got {self.instruction_split!r}")
+
+    @property
+    def seeds(self) -> list[int]:
+        """The reset seed of each episode, in order."""
+        return [self.seed + i for i in range(self.episodes)]
+
+
+@dataclass(frozen=True)
 class EvalTableConfig:
+    """What ``nav eval`` runs: controllers by name on the episodes of a named split."""
+
     controllers: tuple[str, ...] = ("medium", "teacher", "classical", "random")
     """Model variants (folders under ``models_dir``) and/or teacher, classical, random."""
     split: Split = "unseen"
@@ -60,11 +103,28 @@ class EvalTableConfig:
         if self.episodes < 1 or self.workers < 1:
             raise ValueError("episodes and workers must be >= 1")
 
+    def episode_config(self) -> EvalConfig:
+        """The episodes every controller runs: ``split``'s worlds and phrasings, ``seed + i``."""
+        world_split, instruction_split = SPLITS[self.split]
+        return EvalConfig(
+            episodes=self.episodes,
+            seed=self.seed,
+            world_split=world_split,
+            instruction_split=instruction_split,
+            progress=False,
+        )
+
+
+def split_config(sim: SimConfig, world_split: WorldSplit, instruction_split: InstructionSplit) -> SimConfig:
+    """``sim`` with the task's world and instruction splits set."""
+    task = dataclasses.replace(sim.task, world_split=world_split, instruction_split=instruction_split)
+    return sim.replace(task=task)
+
 
 class _Timed:
     """Wraps a controller and records how long each ``act`` takes."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Controller) -> None:
         self.inner = inner
         self.latencies_ms: list[float] = []
 
@@ -78,15 +138,48 @@ class _Timed:
         return action
 
 
-GUARD_SUFFIX = "+guard"
-"""``<controller>+guard``: that controller behind the robot's collision guard (``ros.yaml`` ``guard``)."""
+def run_episodes(
+    make_controller: ControllerFactory, sim: SimConfig, seeds: Sequence[int], progress: bool = False
+) -> tuple[list[EpisodeResult], list[float]]:
+    """One env of ``sim``, one controller built for it, one episode per seed (reset with that seed, in
+    order); returns the results and the latency of every ``act`` (ms)."""
+    env = make_env(sim)
+    try:
+        controller = _Timed(make_controller(env.unwrapped))
+        results = [
+            run_episode(env, controller, seed=seed)[0]
+            for seed in tqdm(seeds, disable=not progress, desc="episodes", unit="ep")
+        ]
+    finally:
+        env.close()
+    return results, controller.latencies_ms
+
+
+def evaluate(
+    make_controller: ControllerFactory, config: EvalConfig, sim: SimConfig | None = None
+) -> tuple[dict[str, Any], list[EpisodeResult]]:
+    """Run ``config``'s episodes in this process; ``make_controller(env.unwrapped)`` builds the controller
+    once. Returns the metrics (with the seed and the splits) and the per-episode results."""
+    sim_cfg = split_config(sim or load_sim_config(), config.world_split, config.instruction_split)
+    results, _ = run_episodes(make_controller, sim_cfg, config.seeds, config.progress)
+    summary: dict[str, Any] = dict(summarize(results))
+    summary.update(seed=config.seed, world_split=config.world_split, instruction_split=config.instruction_split)
+    return summary, results
+
+
+def evaluate_teacher(config: EvalConfig, sim: SimConfig | None = None) -> dict[str, Any]:
+    """Metrics of the privileged teacher (``nav teacher-eval``)."""
+    from sim.teacher import Teacher
+
+    summary, _ = evaluate(Teacher, config, sim)
+    return summary
 
 
 def build_controller(name: str, env: Any, model_root: Path) -> Any:
     """A controller by name: a reference controller or a model variant folder under ``model_root``;
     with the ``+guard`` suffix, behind the collision guard the robot's mux applies."""
     if name.endswith(GUARD_SUFFIX):
-        from policy.guard import GuardedController, load_guard_config
+        from nav.runtime.guard import GuardedController, load_guard_config
         from policy.processing import ScanGeometry
 
         inner = build_controller(name[: -len(GUARD_SUFFIX)], env, model_root)
@@ -116,27 +209,20 @@ def build_controller(name: str, env: Any, model_root: Path) -> Any:
 
 
 def _worker(task: tuple[str, SimConfig, list[int], Path, int]) -> tuple[list[EpisodeResult], list[float]]:
+    """One process's share of :func:`evaluate_controller`: the named controller on ``seeds``."""
     name, sim_cfg, seeds, model_root, threads = task
     import torch
 
-    from sim.env import make_env
-    from sim.rollout import run_episode
-
     torch.set_num_threads(threads)
-    env = make_env(sim_cfg)
-    try:
-        controller = _Timed(build_controller(name, env.unwrapped, model_root))
-        results = [run_episode(env, controller, seed=s)[0] for s in seeds]
-    finally:
-        env.close()
-    return results, controller.latencies_ms
+    return run_episodes(lambda env: build_controller(name, env, model_root), sim_cfg, seeds)
 
 
 def evaluate_controller(name: str, config: EvalTableConfig, sim: SimConfig | None = None) -> dict[str, Any]:
-    """Metrics of one controller on the config's split and seeds."""
-    world_split, instruction_split = SPLITS[config.split]
-    sim_cfg = split_config(sim or load_sim_config(), world_split, instruction_split)
-    seeds = [config.seed + i for i in range(config.episodes)]
+    """Metrics of one controller (by :func:`build_controller` name) on the config's split and seeds, the
+    episodes dealt round-robin over ``config.workers`` processes (one: in this process)."""
+    episodes = config.episode_config()
+    sim_cfg = split_config(sim or load_sim_config(), episodes.world_split, episodes.instruction_split)
+    seeds = episodes.seeds
     root = Path(config.models_dir) if config.models_dir is not None else models_dir()
     chunks = [seeds[i :: config.workers] for i in range(config.workers) if seeds[i :: config.workers]]
     tasks = [(name, sim_cfg, chunk, root, config.torch_threads) for chunk in chunks]
@@ -147,7 +233,7 @@ def evaluate_controller(name: str, config: EvalTableConfig, sim: SimConfig | Non
             parts = pool.map(_worker, tasks)
     results = [r for part, _ in parts for r in part]
     latencies = np.array([x for _, lat in parts for x in lat]) if any(lat for _, lat in parts) else np.zeros(1)
-    summary = summarize(results)
+    summary: dict[str, Any] = dict(summarize(results))
     summary.update(
         controller=name,
         latency_ms_p50=round(float(np.percentile(latencies, 50)), 3),
@@ -157,6 +243,7 @@ def evaluate_controller(name: str, config: EvalTableConfig, sim: SimConfig | Non
 
 
 def evaluate_table(config: EvalTableConfig, sim: SimConfig | None = None) -> list[dict[str, Any]]:
+    """:func:`evaluate_controller` rows of every controller of ``config``."""
     return [evaluate_controller(name, config, sim) for name in config.controllers]
 
 

@@ -225,8 +225,11 @@ class NavPolicy(nn.Module):
         )
         self.view_head = nn.Linear(fusion, len(AUX_VIEW))
         self.memory_head = nn.Linear(config.hidden_size, len(AUX_MEMORY))
-        nn.init.uniform_(self.head[-1].weight, -1e-3, 1e-3)  # start near "stand still"
-        nn.init.zeros_(self.head[-1].bias)
+        out = self.head[-1]
+        assert isinstance(out, nn.Linear)
+        nn.init.uniform_(out.weight, -1e-3, 1e-3)  # start near "stand still"
+        nn.init.zeros_(out.bias)
+        self.action_scale: torch.Tensor
         self.register_buffer(
             "action_scale", torch.tensor([config.max_linear, config.max_angular], dtype=torch.float32), persistent=False
         )

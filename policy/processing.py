@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from configs.robot import RobotProfile, robot_profile
 from perception.camera import prepare_image
 from perception.errors import InstructionError
 from perception.grounding import InstructionGrounder
@@ -66,9 +67,16 @@ class ScanGeometry:
 
     @classmethod
     def from_lidar_config(cls, lidar: Any) -> ScanGeometry:
-        """From a :class:`sim.config.Lidar2DConfig`-like object (``beams``, ``angle_*_deg``, ``range_*``)."""
+        """From a :class:`sim.config.Lidar2DConfig`-like object (``beams``, ``angle_*_deg``, ``range_*``), such as
+        the robot profile's :class:`configs.robot.LidarLayout`."""
         span = math.radians(lidar.angle_max_deg - lidar.angle_min_deg)
         return cls(math.radians(lidar.angle_min_deg), span / lidar.beams, lidar.range_min, lidar.range_max)
+
+    @classmethod
+    def from_profile(cls, profile: RobotProfile | None = None) -> ScanGeometry:
+        """The robot's 2D lidar layout (the robot profile's ``lidar``; default the process's profile,
+        :func:`configs.robot.robot_profile`): what the robot's scans say, and the simulator's."""
+        return cls.from_lidar_config((profile or robot_profile()).lidar)
 
 
 @dataclass(frozen=True)
@@ -178,7 +186,7 @@ class PolicyProcessor:
     @property
     def grounder(self) -> InstructionGrounder:
         if self._grounder is None:
-            self._grounder = default_grounder(self.encoder)
+            self._grounder = default_grounder(self.encoder)  # type: ignore[arg-type]  # encoders hash by identity
         return self._grounder
 
     # -- whole observations ------------------------------------------------------------------------
@@ -245,7 +253,7 @@ class PolicyProcessor:
         if isinstance(instructions, Sequence) and instructions and isinstance(instructions[0], str):
             if len(instructions) != n:
                 raise ValueError(f"{len(instructions)} instructions for {n} rows")
-            return list(instructions)  # type: ignore[arg-type]
+            return list(instructions)
         emb = np.asarray(instructions, dtype=np.float32)
         if emb.ndim == 1:
             return [emb] * n

@@ -30,7 +30,7 @@ def write_camera_video(
         raise ValueError("no camera frames to write")
     h, w = frames[0].shape[:2]
     size = (w * VIDEO_SCALE, h * VIDEO_SCALE + 40)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, size)
     if not writer.isOpened():
         raise RuntimeError(f"cannot open a video writer for {path}")
     try:

@@ -1,13 +1,21 @@
-"""Typed configuration of the simulated world, robot, sensors and task (``configs/sim.yaml``)."""
+"""Typed configuration of the simulated world, robot, sensors and task (``configs/sim.yaml``).
+
+The robot's physical facts (radius, speed limits, the lidar's layout, the sensors' mounts) are not
+keys of ``sim.yaml``: the robot, lidar and camera sections take them from the robot profile
+(``configs/robot.yaml``, :mod:`configs.robot`) and add what only the simulator has (mass, colour,
+noise, the rendered image). ``sim.yaml`` giving one of them is refused, naming ``robot.yaml``.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import operator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from configs import ConfigError, load
+from configs.robot import RobotProfile, from_profile, robot_profile, robot_profile_path
 
 COLOURS: dict[str, tuple[float, float, float]] = {
     "red": (0.85, 0.1, 0.1),
@@ -116,15 +124,17 @@ class TargetConfig:
 
 @dataclass(frozen=True)
 class RobotConfig:
-    """A differential-drive base, driven by (linear, angular) velocity."""
+    """A differential-drive base, driven by (linear, angular) velocity: a cylinder of the profile's radius."""
 
-    radius: float = 0.18
+    radius: float = from_profile("radius")
+    """Footprint radius (m): the robot profile's ``radius``."""
     height: float = 0.2
+    """Height of the simulated body (m)."""
     mass: float = 10.0
-    max_linear: float = 0.5
-    """Largest forward/backward speed (m/s)."""
-    max_angular: float = 1.5
-    """Largest turn rate (rad/s)."""
+    max_linear: float = from_profile("max_linear")
+    """Largest forward/backward speed (m/s): the robot profile's ``max_linear``."""
+    max_angular: float = from_profile("max_angular")
+    """Largest turn rate (rad/s): the robot profile's ``max_angular``."""
     colour: str = "dark_grey"
 
     def __post_init__(self) -> None:
@@ -139,12 +149,12 @@ class CameraConfig:
     height: int = 64
     fov_deg: float = 75.0
     """Vertical field of view."""
-    mount_x: float = 0.12
-    """Forward offset from the base centre (m)."""
-    mount_z: float = 0.3
-    """Height above the floor (m)."""
-    pitch_deg: float = -8.0
-    """Tilt, negative looks down."""
+    mount_x: float = from_profile("camera.mount.x")
+    """Forward offset from the base centre (m): the robot profile's ``camera.mount.x``."""
+    mount_z: float = from_profile("camera.mount.z")
+    """Height above the floor (m): the robot profile's ``camera.mount.z``."""
+    pitch_deg: float = from_profile("camera.mount.pitch_deg", operator.neg)
+    """Tilt, negative looks down: the robot profile's ``camera.mount.pitch_deg`` (REP 103: positive looks down)."""
     near: float = 0.05
     far: float = 12.0
 
@@ -157,15 +167,19 @@ class CameraConfig:
 class Lidar2DConfig:
     """Planar lidar (``rayTestBatch``); ranges follow REP 117."""
 
-    beams: int = 360
-    angle_min_deg: float = -180.0
-    angle_max_deg: float = 180.0
-    """Exclusive upper end for a full circle: beams are spaced (max - min) / beams apart."""
-    range_min: float = 0.12
-    range_max: float = 8.0
+    beams: int = from_profile("lidar.beams")
+    """The robot profile's ``lidar.beams``."""
+    angle_min_deg: float = from_profile("lidar.angle_min_deg")
+    """The robot profile's ``lidar.angle_min_deg``."""
+    angle_max_deg: float = from_profile("lidar.angle_max_deg")
+    """Exclusive upper end for a full circle: beams are spaced (max - min) / beams apart (the profile's
+    ``angle_min_deg + beams * angle_increment_deg``)."""
+    range_min: float = from_profile("lidar.range_min")
+    range_max: float = from_profile("lidar.range_max")
     noise_std: float = 0.005
     """Gaussian range noise (m)."""
-    mount_z: float = 0.15
+    mount_z: float = from_profile("lidar.mount.z")
+    """Height above the floor (m): the robot profile's ``lidar.mount.z``."""
 
     def __post_init__(self) -> None:
         _positive(self, "beams", "range_min", "range_max", "mount_z")
@@ -184,7 +198,8 @@ class Lidar3DConfig:
     range_min: float = 0.2
     range_max: float = 8.0
     noise_std: float = 0.005
-    mount_z: float = 0.35
+    mount_z: float = from_profile("lidar3d.mount.z")
+    """Height above the floor (m): the robot profile's ``lidar3d.mount.z``."""
 
     def __post_init__(self) -> None:
         if not self.elevations_deg:
@@ -237,6 +252,8 @@ class TaskConfig:
     """Train worlds are world seeds 0..train_worlds-1; unseen worlds never come from that range."""
     grid_resolution: float = 0.05
     """Occupancy grid cell (m) for shortest paths."""
+    default_instruction: str = "go to the red cube"
+    """What the robot is asked when nobody says (the demo, the sim node, ``nav bench loop``)."""
     action_latency: bool = False
     """Apply each action after the real compute time of its tick (the wall time from the observation
     to ``step()``, or ``LangNavEnv.set_action_delay``): until then the previous command drives, so a
@@ -269,7 +286,7 @@ class SimConfig:
     odometry: OdometryConfig = field(default_factory=OdometryConfig)
     task: TaskConfig = field(default_factory=TaskConfig)
 
-    def replace(self, **sections: object) -> SimConfig:
+    def replace(self, **sections: Any) -> SimConfig:
         """A copy with whole sections replaced (e.g. ``cfg.replace(task=...)``)."""
         return dataclasses.replace(self, **sections)
 
@@ -278,8 +295,30 @@ DEFAULT_SIM_CONFIG = "sim.yaml"
 
 
 def load_sim_config(path: str | Path = DEFAULT_SIM_CONFIG) -> SimConfig:
-    """Read a :class:`SimConfig` from YAML (default ``configs/sim.yaml``)."""
+    """Read a :class:`SimConfig` from YAML (default ``configs/sim.yaml``), with the robot profile's facts.
+
+    Raises:
+        ConfigError: a bad file, or a robot profile the simulator cannot model (a sensor mounted off
+            the body's centre line or turned: it renders only the mounts' forward offset, height and pitch).
+    """
+    check_simulable(robot_profile())
     return load(SimConfig, path)
+
+
+_SIMULATED_MOUNT_KEYS = {"lidar": ("z",), "lidar3d": ("z",), "camera": ("x", "z", "pitch_deg")}
+"""The mount keys :mod:`sim.sensors` renders, per sensor; the profile's others must be 0."""
+
+
+def check_simulable(profile: RobotProfile) -> None:
+    """Refuse a robot profile whose sensor mounts the simulator would silently misplace."""
+    for name, kept in _SIMULATED_MOUNT_KEYS.items():
+        mount = getattr(profile, name).mount
+        for key in ("x", "y", "yaw_deg", "pitch_deg"):
+            if key not in kept and getattr(mount, key) != 0.0:
+                raise ConfigError(
+                    f"{robot_profile_path()}: '{name}.mount.{key}' is {getattr(mount, key)}, but the simulator "
+                    f"mounts the {name} by {', '.join(kept)} alone (sim/sensors.py): 0 is the only value it can model"
+                )
 
 
 __all__ = [
@@ -298,5 +337,6 @@ __all__ = [
     "SimConfig",
     "TargetConfig",
     "TaskConfig",
+    "check_simulable",
     "load_sim_config",
 ]

@@ -366,7 +366,7 @@ class LangNavEnv(gym.Env):
     def close(self) -> None:
         if getattr(self, "client", None) is not None and p.isConnected(physicsClientId=self.client):
             p.disconnect(physicsClientId=self.client)
-        self.client = None
+        self.client = None  # type: ignore[assignment]  # closed: no client any more
         super().close()
 
 

@@ -29,7 +29,7 @@ class OccupancyGrid:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.occupied.shape  # type: ignore[return-value]
+        return self.occupied.shape
 
     def to_cell(self, x: float, y: float) -> tuple[int, int]:
         i = int(round((x - self.origin[0]) / self.resolution))

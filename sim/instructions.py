@@ -13,6 +13,8 @@ from typing import Literal
 
 import numpy as np
 
+from perception.errors import InstructionError
+
 Split = Literal["train", "heldout"]
 
 TRAIN_TEMPLATES = (
@@ -62,10 +64,6 @@ HELDOUT_COLOUR_WORDS = {
     "purple": ("violet",),
     "orange": ("amber",),
 }
-
-
-class InstructionError(ValueError):
-    """An instruction that is empty or names no known object."""
 
 
 @dataclass(frozen=True)

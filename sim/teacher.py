@@ -79,6 +79,7 @@ class Teacher:
             raise RuntimeError("call reset() first")
         env, c = self.env, self.config
         ep, pose = env.episode, env.pose
+        assert ep is not None  # reset() checked it
         robot = env.config.robot
         if info["target_visible_px"] >= c.visible_pixels:
             self.seen = True
@@ -102,7 +103,7 @@ class Teacher:
         n_cells = max(2, int(round(c.lookahead / grid.resolution)))
         path = descend(self._field, cell, grid.resolution, max_steps=n_cells)
         if len(path) > 1:
-            gx, gy = grid.to_world(*path[-1])
+            gx, gy = map(float, grid.to_world(*path[-1]))
         else:  # at the bottom of the field: head for the target itself
             gx, gy = ep.target.x, ep.target.y
         heading = math.atan2(float(gy) - pose.y, float(gx) - pose.x)

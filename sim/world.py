@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 
-from sim.config import SimConfig
+from sim.config import SimConfig, load_sim_config
+from sim.instructions import Goal
 
+TargetShape = Literal["cube", "sphere", "cylinder"]
+"""The target shapes (``sim.yaml`` ``targets.shapes`` names a subset; the scene builds each)."""
 CYLINDER_TARGET_HEIGHT = 0.4
 """Height of a cylinder target (m); cubes and spheres are as tall as they are wide."""
 
@@ -44,7 +47,7 @@ class Target:
     """A coloured object that an instruction can name."""
 
     colour: str
-    shape: Literal["cube", "sphere", "cylinder"]
+    shape: TargetShape
     x: float
     y: float
     size: float
@@ -116,7 +119,7 @@ def _draw_world(rng: np.random.Generator, seed: int, config: SimConfig) -> World
     for _ in range(200):
         if len(obstacles) >= n_obstacles:
             break
-        shape = "box" if rng.random() < 0.6 else "column"
+        shape: Literal["box", "column"] = "box" if rng.random() < 0.6 else "column"
         sx = float(rng.uniform(ob_cfg.size_min, ob_cfg.size_max))
         sy = float(rng.uniform(ob_cfg.size_min, ob_cfg.size_max)) if shape == "box" else sx
         candidate = Obstacle(
@@ -145,11 +148,11 @@ def _draw_world(rng: np.random.Generator, seed: int, config: SimConfig) -> World
     targets: list[Target] = []
     wall_margin = tg_cfg.size / 2.0 + robot_clear
     for index in order:
-        colour, shape = pairs[int(index)]
+        colour, target_shape = pairs[int(index)]
         for _ in range(500):
             x = float(rng.uniform(-half_w + wall_margin, half_w - wall_margin))
             y = float(rng.uniform(-half_d + wall_margin, half_d - wall_margin))
-            probe = Target(colour=colour, shape=shape, x=x, y=y, size=tg_cfg.size)
+            probe = Target(colour=colour, shape=cast(TargetShape, target_shape), x=x, y=y, size=tg_cfg.size)
             clear_of_obstacles = all(
                 math.hypot(x - o.x, y - o.y) >= probe.footprint_radius() + o.footprint_radius() + robot_clear
                 for o in obstacles
@@ -161,3 +164,13 @@ def _draw_world(rng: np.random.Generator, seed: int, config: SimConfig) -> World
     if len(targets) < tg_cfg.count_min:
         return None
     return World(seed=int(seed), width=width, depth=depth, obstacles=tuple(obstacles), targets=tuple(targets))
+
+
+def find_world_with(goal: Goal, seed: int, tries: int, config: SimConfig | None = None) -> int:
+    """A world seed (from ``seed`` upward) whose world, under ``config``, holds the ``goal`` object."""
+    cfg = config if config is not None else load_sim_config()
+    for world_seed in range(seed, seed + tries):
+        world = generate_world(world_seed, cfg)
+        if any(t.colour == goal.colour and t.shape == goal.shape for t in world.targets):
+            return world_seed
+    raise LookupError(f"no world among seeds {seed}..{seed + tries - 1} holds a {goal.name}")

@@ -10,12 +10,13 @@ import pytest
 import yaml
 
 from configs import config_dir
-from nav.adapt_experiment import run_adapt_experiment
 from nav.cli import main
-from nav.cpu_load import CpuBurners
+from nav.experiments.adapt import run_adapt_experiment
+from nav.experiments.cpu_load import CpuBurners
 from untrained_models import save_untrained
 
 
+@pytest.mark.unit
 def test_a_missing_model_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     save_untrained(tmp_path, "small")
     code = main(["experiment", "adapt", "--quick", "--json", "--models-dir", str(tmp_path)])
@@ -24,17 +25,19 @@ def test_a_missing_model_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "no model for variant(s) medium, large" in err and str(tmp_path) in err
 
 
+@pytest.mark.unit
 def test_burners_load_the_cpu_and_always_stop() -> None:
-    with pytest.raises(RuntimeError, match="inside"):
-        with CpuBurners(1) as burners:
-            assert burners.alive == 1
-            pids = [p.pid for p in burners._procs]
-            assert psutil.Process(pids[0]).cpu_percent(interval=0.3) > 50.0
-            raise RuntimeError("an error inside the block")
+    # The checks run inside the block on purpose: the burners must stop when the block raises.
+    with pytest.raises(RuntimeError, match="inside"), CpuBurners(1) as burners:  # noqa: PT012
+        assert burners.alive == 1
+        pids = [p.pid for p in burners._procs]
+        assert psutil.Process(pids[0]).cpu_percent(interval=0.3) > 50.0
+        raise RuntimeError("an error inside the block")
     assert burners.alive == 0
     assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie" for pid in pids)
 
 
+@pytest.mark.e2e
 def test_a_short_run_reports_every_run(tmp_path: Path) -> None:
     models = tmp_path / "models"
     for variant in ("small", "medium", "large"):

@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nav.agent import AgentCore, Timeouts
+from nav.runtime.agent import AgentCore, Timeouts
 from perception.errors import PerceptionError
 from policy.controller import PolicyController
 from policy.processing import PolicyProcessor, ScanGeometry
 from untrained_models import untrained_policy
+
+pytestmark = pytest.mark.unit
 
 
 class HashEncoder:

@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 import torch
 
-from nav.bag_reader import BagError, BagReader, default_typestore
-from nav.bag_writer import RecordingWriter
-from nav.replay_eval import ReplayEvalConfig, compare_commands, replay_eval
+from nav.bags.reader import BagError, BagReader, default_typestore
+from nav.bags.replay_eval import ReplayEvalConfig, compare_commands, replay_eval
+from nav.bags.writer import RecordingWriter
 from untrained_models import save_untrained
 
 TS = default_typestore()
@@ -114,6 +114,7 @@ def _one_thread() -> None:
 
 
 # ------------------------------------------------------------------------------------ reading
+@pytest.mark.unit
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_a_written_bag_reads_back_in_time_order(tmp_path: Path, storage: str) -> None:
     bag = write_bag(tmp_path / "bag", seconds=1.0, storage=storage)
@@ -162,6 +163,7 @@ def _decode_as_foxglove_does(bag: Path, storage: str) -> Iterator[tuple[str, Any
             yield topic, decode(data)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_a_written_bag_decodes_with_foxgloves_decoder_from_the_definitions_it_carries(
     tmp_path: Path, storage: str
@@ -188,6 +190,7 @@ def _eval(bag: Path, models: Path, **kw) -> dict:
     return replay_eval(ReplayEvalConfig(bag=bag, models_dir=models, **kw), log=lambda _: None)[0]
 
 
+@pytest.mark.unit
 def test_an_empty_file_is_an_error_naming_it(tmp_path: Path, models: Path) -> None:
     empty = tmp_path / "empty.mcap"
     empty.write_bytes(b"")
@@ -199,6 +202,7 @@ def test_an_empty_file_is_an_error_naming_it(tmp_path: Path, models: Path) -> No
         _eval(bag, models)
 
 
+@pytest.mark.unit
 def test_a_truncated_mcap_is_an_error_naming_it(tmp_path: Path, models: Path) -> None:
     bag = write_bag(tmp_path / "bag", seconds=2.0)
     data = (bag / "bag.mcap").read_bytes()
@@ -207,6 +211,7 @@ def test_a_truncated_mcap_is_an_error_naming_it(tmp_path: Path, models: Path) ->
         _eval(bag, models)
 
 
+@pytest.mark.unit
 def test_a_missing_metadata_yaml_is_an_error_naming_it(tmp_path: Path, models: Path) -> None:
     bag = write_bag(tmp_path / "bag", seconds=0.5)
     (bag / "metadata.yaml").unlink()
@@ -216,6 +221,7 @@ def test_a_missing_metadata_yaml_is_an_error_naming_it(tmp_path: Path, models: P
         _eval(bag / "bag.mcap", models)
 
 
+@pytest.mark.unit
 def test_a_bag_with_none_of_the_mapped_topics_says_what_it_found(tmp_path: Path, models: Path) -> None:
     bag = write_bag(tmp_path / "bag", seconds=0.5, scan_topic="/front_lidar", camera=False, instruction=None)
     # /nav/teacher_cmd is mapped (the reference), so drop it from the map through a reference that isn't there
@@ -223,12 +229,14 @@ def test_a_bag_with_none_of_the_mapped_topics_says_what_it_found(tmp_path: Path,
         _eval(bag, models, reference="/no/such/topic")
 
 
+@pytest.mark.unit
 def test_a_bag_without_a_scan_names_the_missing_modality(tmp_path: Path, models: Path) -> None:
     bag = write_bag(tmp_path / "bag", seconds=0.5, scan_topic="/front_lidar")
     with pytest.raises(BagError, match=r"no 2D scan or point cloud.*found: .*/front_lidar"):
         _eval(bag, models)
 
 
+@pytest.mark.e2e
 def test_the_cli_exits_non_zero_and_writes_no_report_for_a_damaged_bag(tmp_path: Path, models: Path) -> None:
     bag = write_bag(tmp_path / "bag", seconds=0.5)
     (bag / "metadata.yaml").unlink()
@@ -260,8 +268,8 @@ def test_the_cli_exits_non_zero_and_writes_no_report_for_a_damaged_bag(tmp_path:
 # ------------------------------------------------------------------------------------ killed recordings
 KILL_SCRIPT = """
 import os, sys
-from nav.bag_writer import RecordingWriter
-from nav.bag_reader import default_typestore
+from nav.bags.writer import RecordingWriter
+from nav.bags.reader import default_typestore
 ts = default_typestore()
 String = ts.types["std_msgs/msg/String"]
 w = RecordingWriter(sys.argv[1], sys.argv[2], flush_s=3600.0)
@@ -274,6 +282,7 @@ os.kill(os.getpid(), 9)
 """
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_a_killed_writer_leaves_a_bag_that_opens_with_everything_up_to_its_last_flush(
     tmp_path: Path, storage: str
@@ -287,6 +296,7 @@ def test_a_killed_writer_leaves_a_bag_that_opens_with_everything_up_to_its_last_
 
 
 # ------------------------------------------------------------------------------------ metrics
+@pytest.mark.unit
 def test_compare_commands_counts_stop_go_and_turning_signs() -> None:
     ref = np.array([[0.0, 0.5], [0.3, -0.5], [0.3, 0.0], [0.0, 0.0]])
     model = np.array([[0.0, 0.4], [0.0, 0.5], [0.3, 0.01], [0.2, 0.0]])
@@ -303,8 +313,9 @@ def test_compare_commands_counts_stop_go_and_turning_signs() -> None:
 
 
 # ------------------------------------------------------------------------------------ replay evaluation
+@pytest.mark.unit
 def test_replay_eval_runs_model_and_random_side_by_side_with_a_report(tmp_path: Path, models: Path) -> None:
-    from nav.replay_report import write_report
+    from nav.bags.report import write_report
 
     bag = write_bag(tmp_path / "bag", seconds=4.0)
     summary, results = replay_eval(
@@ -327,6 +338,7 @@ def test_replay_eval_runs_model_and_random_side_by_side_with_a_report(tmp_path: 
     assert (tmp_path / "report" / "commands.png").stat().st_size > 1000
 
 
+@pytest.mark.unit
 def test_a_bag_without_camera_runs_lidar_only_and_says_so(tmp_path: Path, models: Path) -> None:
     bag = write_bag(tmp_path / "bag", seconds=2.0, camera=False, beams=720)
     summary, _ = replay_eval(ReplayEvalConfig(bag=bag, models_dir=models), log=lambda _: None)
@@ -335,6 +347,7 @@ def test_a_bag_without_camera_runs_lidar_only_and_says_so(tmp_path: Path, models
     assert summary["variants"]["small"]["compared_ticks"] > 0
 
 
+@pytest.mark.unit
 def test_a_bag_without_instruction_needs_one_from_the_command_line(tmp_path: Path, models: Path) -> None:
     bag = write_bag(tmp_path / "bag", seconds=2.0, instruction=None)
     with pytest.raises(BagError, match="no instruction in the bag.*--instruction"):
@@ -344,6 +357,7 @@ def test_a_bag_without_instruction_needs_one_from_the_command_line(tmp_path: Pat
     assert any("find the blue ball" in n for n in summary["notes"])
 
 
+@pytest.mark.unit
 def test_a_republished_instruction_keeps_the_models_memory(tmp_path: Path, models: Path) -> None:
     # write_bag republishes the instruction every 2 s, as the sim node does: like the agent node,
     # replay evaluation keeps the memory, so the commands match a run given the instruction once.
@@ -356,8 +370,9 @@ def test_a_republished_instruction_keeps_the_models_memory(tmp_path: Path, model
 
 
 # ------------------------------------------------------------------------------------ training from bags
+@pytest.mark.unit
 def test_bags_become_demonstration_episodes_that_training_can_load(tmp_path: Path) -> None:
-    from nav.bag_episodes import bags_to_shard
+    from nav.bags.episodes import bags_to_shard
     from policy.data import load_episodes
 
     write_bag(tmp_path / "bags" / "a", seconds=2.0)

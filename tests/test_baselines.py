@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from policy.baselines import ClassicalController, RandomController, colour_mask
+
+pytestmark = pytest.mark.unit
 
 SCAN = np.full(360, 4.0, dtype=np.float32)
 

@@ -7,6 +7,7 @@ The supervisor is tested on a graph of its own (``tmp_path/graph.yaml``): the re
 from __future__ import annotations
 
 import ast
+import contextlib
 import os
 import queue
 import re
@@ -25,16 +26,16 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 
 from configs import config_dir
-from nav.bringup import (
+from nav.graph.declaration import NodeSpec, load_graph
+from nav.graph.paths import resolve_config_path
+from nav.graph.supervisor import (
     BringupConfig,
     GraphProcesses,
     config_from_args,
     format_param,
     node_command,
     parse_param,
-    resolve_config_path,
 )
-from nav.graph import NodeSpec, load_graph
 
 REPO = Path(__file__).resolve().parents[1]
 LAUNCH_FILE = REPO / "launch" / "bringup.launch.py"
@@ -59,6 +60,7 @@ def alive(pid: int) -> bool:
 
 
 # ============================================================================================ launch file
+@pytest.mark.unit
 def test_launch_file_builds_its_nodes_from_the_graph():
     tree = ast.parse(LAUNCH_FILE.read_text(), filename=str(LAUNCH_FILE))
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | {
@@ -71,21 +73,24 @@ def test_launch_file_builds_its_nodes_from_the_graph():
 
     assert "generate_launch_description" in functions
     assert {"load_graph", "IfCondition", "UnlessCondition", "resolve_config_path"} <= names
+    nav_modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module.startswith("nav")}
+    assert nav_modules == {"nav.graph.declaration", "nav.graph.paths"}, "the launch file needs no process supervisor"
     assert len(node_calls) == 1, "one Node action, built per spec of the graph"
     keywords = {k.arg for k in node_calls[0].keywords}
     assert {"package", "executable", "name", "parameters", "remappings", "respawn", "condition"} <= keywords
 
 
 # ============================================================================================ commands
+@pytest.mark.unit
 def test_node_command_passes_name_config_params_and_remappings():
-    spec = NodeSpec("sim", "sim_node", "nav.sim_node", "sim", False, (("/cmd_vel", "/cmd_vel/safe"),))
+    spec = NodeSpec("sim", "sim_node", "nav.nodes.sim_node", "sim", False, (("/cmd_vel", "/cmd_vel/safe"),))
 
     cmd = node_command(spec, "/c/ros.yaml", {"instruction": "it's 3", "world_seed": 3, "real_time": False})
 
     assert cmd == [
         sys.executable,
         "-m",
-        "nav.sim_node",
+        "nav.nodes.sim_node",
         "--ros-args",
         "-r",
         "__node:=sim",
@@ -102,6 +107,7 @@ def test_node_command_passes_name_config_params_and_remappings():
     ]
 
 
+@pytest.mark.dds
 @pytest.mark.parametrize("value", ["go to the red cube", "it's 3", "3", "true", "x: y", 3, -1, 2.5, True, False])
 def test_rcl_reads_formatted_params_back_unchanged(value):
     context = rclpy.Context()
@@ -116,10 +122,11 @@ def test_rcl_reads_formatted_params_back_unchanged(value):
     assert read == value and type(read) is type(value)
 
 
+@pytest.mark.unit
 def test_cli_params_and_config_paths(tmp_path, monkeypatch):
     import argparse
 
-    from nav.bringup import add_arguments
+    from nav.graph.supervisor import add_arguments
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
@@ -136,6 +143,7 @@ def test_cli_params_and_config_paths(tmp_path, monkeypatch):
     assert resolve_config_path("graph.yaml") == (config_dir() / "graph.yaml").resolve()
 
 
+@pytest.mark.unit
 def test_unknown_nodes_in_the_config_are_errors():
     graph = load_graph()
     with pytest.raises(ValueError, match="no such node"):
@@ -147,17 +155,27 @@ def test_unknown_nodes_in_the_config_are_errors():
 
 
 # ============================================================================================ supervisor
+@pytest.mark.e2e
 def test_bringup_restarts_a_crashed_node_and_ctrl_c_stops_every_node(tmp_path):
     graph = write_graph(
         tmp_path / "graph.yaml",
         [
-            {"name": "sim", "executable": "sim_node", "module": "nav.sim_node", "when": "sim", "respawn": False},
+            {"name": "sim", "executable": "sim_node", "module": "nav.nodes.sim_node", "when": "sim", "respawn": False},
             {"name": "crashy", "executable": "crashy_node", "module": "crashy_node", "when": "always"},
             {"name": "steady", "executable": "crashy_node", "module": "crashy_node", "when": "always"},
             {"name": "on_robot", "executable": "crashy_node", "module": "crashy_node", "when": "robot"},
         ],
     )
-    cmd = [sys.executable, "-m", "nav.bringup", "--sim", "--graph", str(graph), "--log-dir", str(tmp_path / "logs")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "nav.graph.supervisor",
+        "--sim",
+        "--graph",
+        str(graph),
+        "--log-dir",
+        str(tmp_path / "logs"),
+    ]
     cmd += ["-p", "crashy.crash_after=0.3", "-p", "steady.mode=steady", "-p", "sim.publish_points=false"]
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **NODE_ENV}
@@ -172,10 +190,8 @@ def test_bringup_restarts_a_crashed_node_and_ctrl_c_stops_every_node(tmp_path):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise AssertionError("timed out; output so far:\n" + "\n".join(seen))
-            try:
+            with contextlib.suppress(queue.Empty):
                 seen.append(lines.get(timeout=min(remaining, 0.2)))
-            except queue.Empty:
-                pass
 
     def crashy_pids() -> list[int]:
         return [int(m.group(1)) for line in seen if (m := re.match(r"\[crashy\] crashy_node crashy pid (\d+)", line))]
@@ -205,6 +221,7 @@ def test_bringup_restarts_a_crashed_node_and_ctrl_c_stops_every_node(tmp_path):
     assert "[sim]: world" in (tmp_path / "logs" / "sim.log").read_text()
 
 
+@pytest.mark.e2e
 def test_graph_processes_gives_up_on_a_crash_loop_and_kills_a_node_that_ignores_signals(tmp_path):
     graph = write_graph(
         tmp_path / "graph.yaml",

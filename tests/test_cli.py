@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.e2e
+
 NAV = Path(sys.executable).parent / "nav"
 
 

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from nav.graph import load_graph
+from nav.graph.declaration import load_graph
+
+pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[1]
 COLCON = Path(sys.executable).parent / "colcon"
@@ -74,7 +76,7 @@ def test_installed_package_reads_its_configs_from_share_nav(install):
     env = {**os.environ, "AMENT_PREFIX_PATH": str(install), "PYTHONPATH": str(site)}
     env.pop("NAV_CONFIG_DIR", None)
     code = (
-        "import nav, nav.bringup as b; print(nav.__file__); print(b.resolve_config_path('ros.yaml')); "
+        "import nav, nav.graph.paths as b; print(nav.__file__); print(b.resolve_config_path('ros.yaml')); "
         "print(b.resolve_config_path('graph.yaml'))"
     )
 

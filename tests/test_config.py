@@ -11,6 +11,8 @@ from configs import ConfigError, load
 from sim.config import SimConfig, load_sim_config
 from sim.teacher import TeacherConfig, load_teacher_config
 
+pytestmark = pytest.mark.unit
+
 
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "custom.yaml"

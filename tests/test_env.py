@@ -16,6 +16,8 @@ from sim.config import SimConfig
 from sim.env import LangNavEnv, make_env
 from sim.instructions import InstructionError
 
+pytestmark = pytest.mark.unit
+
 CONFIG = SimConfig()
 FORWARD = np.array([CONFIG.robot.max_linear, 0.0], dtype=np.float32)
 STILL = np.zeros(2, dtype=np.float32)

@@ -12,6 +12,8 @@ import pytest
 from sim.config import load_sim_config
 from sim.env import LangNavEnv
 
+pytestmark = pytest.mark.unit
+
 CONFIG = load_sim_config()
 
 

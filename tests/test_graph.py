@@ -1,6 +1,6 @@
 """The whole simulation graph over real DDS: sim, agent and mux as ``nav bringup --sim`` runs them.
 
-:class:`nav.bringup.GraphProcesses` starts the nodes of ``configs/graph.yaml`` as supervised
+:class:`nav.graph.supervisor.GraphProcesses` starts the nodes of ``configs/graph.yaml`` as supervised
 processes (on this module's own ROS domain); this test process is the operator: it records the mux
 output (``topics.cmd_out``), odometry and diagnostics, and publishes teleop, e-stop and reset.
 
@@ -28,11 +28,13 @@ from nav_msgs.msg import Odometry
 from rclpy.qos import QoSProfile
 from std_msgs.msg import Bool
 
-from nav.bringup import BringupConfig, GraphProcesses
-from nav.msgs import twist
-from nav.ros_config import load_ros_config
+from nav.graph.supervisor import BringupConfig, GraphProcesses
+from nav.nodes.msgs import twist
+from nav.runtime.config import load_ros_config
 from ros_harness import SpinningNode
 from untrained_models import save_untrained
+
+pytestmark = pytest.mark.e2e
 
 DOMAIN = 232  # test_mux_node: 100..149, test_sim_node/test_bringup/test_teleop: 150..199, test_agent_node: 230, 231
 ROS = load_ros_config()

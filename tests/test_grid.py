@@ -5,8 +5,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from sim.grid import any_angle_length, descend, geodesic_field, line_of_sight
+
+pytestmark = pytest.mark.unit
 
 
 class _Grid:

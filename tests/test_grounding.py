@@ -13,6 +13,8 @@ from policy.processing import PolicyProcessor, default_grounder
 from sim.config import load_sim_config
 from sim.instructions import Goal, generate_instruction
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture(scope="module")
 def encoder() -> SentenceEncoder:

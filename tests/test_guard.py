@@ -7,7 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from policy.guard import CollisionGuard, GuardConfig
+from nav.runtime.guard import CollisionGuard, GuardConfig
+
+pytestmark = pytest.mark.unit
 
 CONFIG = GuardConfig(robot_radius=0.2, stop_distance=0.1, slow_distance=0.5, half_angle_deg=30.0, scan_timeout=0.3)
 BEAMS = 360
@@ -162,7 +164,7 @@ class _Constant:
 
 
 def test_a_guarded_controller_filters_its_commands_through_the_scan_it_observes() -> None:
-    from policy.guard import GuardedController
+    from nav.runtime.guard import GuardedController
     from policy.processing import ScanGeometry
 
     geometry = ScanGeometry(ANGLE_MIN, INC, 0.05, 10.0)
@@ -179,9 +181,9 @@ def test_a_guarded_controller_filters_its_commands_through_the_scan_it_observes(
 def test_eval_names_a_guarded_controller_with_the_plus_guard_suffix() -> None:
     from pathlib import Path
 
+    from nav.runtime.guard import GuardedController
     from policy.baselines import RandomController
     from policy.evaluation import build_controller
-    from policy.guard import GuardedController
     from sim.config import load_sim_config
 
     class _Env:

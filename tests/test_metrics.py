@@ -8,6 +8,8 @@ import pytest
 
 from sim.metrics import EpisodeResult, collision_rate, spl, success_rate, summarize, time_to_goal
 
+pytestmark = pytest.mark.unit
+
 
 def episode(
     success: bool = True,

@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 
 from configs import ConfigError, from_mapping
-from nav.monitor import MonitorConfig, VariantMonitor, load_monitor_config
-from nav.resources import ResourceSampler
+from nav.runtime.monitor import MonitorConfig, VariantMonitor, load_monitor_config
+from nav.runtime.resources import ResourceSampler
+
+pytestmark = pytest.mark.unit
 
 DT = 0.1
 CONFIG = MonitorConfig(

@@ -9,8 +9,10 @@ import math
 
 import pytest
 
-from nav.mux import ALL_TIMED_OUT, CommandMux, Decision, ramp
-from nav.ros_config import MuxConfig, MuxInput, MuxLock, load_ros_config
+from nav.runtime.config import MuxConfig, MuxInput, MuxLock, load_ros_config
+from nav.runtime.mux import ALL_TIMED_OUT, CommandMux, Decision, ramp
+
+pytestmark = pytest.mark.unit
 
 TELEOP = MuxInput("teleop", "cmd_teleop", priority=100, timeout=0.5)
 NAV = MuxInput("navigation", "cmd_nav", priority=10, timeout=0.5)
@@ -250,7 +252,7 @@ def test_a_stalled_caller_does_not_earn_a_big_step() -> None:
 
 class _StopGuard:
     def filter(self, linear: float, angular: float, now: float):  # noqa: ANN201 - a test double
-        from policy.guard import GuardResult
+        from nav.runtime.guard import GuardResult
 
         return GuardResult(0.0, angular, "stop: obstacle 0.05 m ahead", "stop", 0.05)
 

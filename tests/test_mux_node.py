@@ -1,4 +1,4 @@
-"""The mux node end to end, over real DDS: ``python -m nav.mux_node`` in a subprocess, driven by topics.
+"""The mux node end to end, over real DDS: ``python -m nav.nodes.mux_node`` in a subprocess, driven by topics.
 
 The test process plays the rest of the robot: a lidar (a scan at 20 Hz), navigation (a Twist at
 10 Hz), a human (teleop Twist, e-stop, reset) and the base (it records every ``/cmd_vel`` with its
@@ -27,9 +27,13 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import LaserScan
 from std_msgs.msg import Bool
 
-from nav.msgs import twist
-from nav.ros_config import Topics
+from configs import load_yaml
+from configs.robot import DEFAULT_ROBOT_PROFILE, ROBOT_PROFILE_ENV
+from nav.nodes.msgs import twist
+from nav.runtime.config import Topics
 from ros_harness import SpinningNode
+
+pytestmark = pytest.mark.dds
 
 DOMAIN = 100 + os.getpid() % 50  # this module's own DDS domain: parallel runs do not cross-talk
 RATE_HZ = 20.0
@@ -45,25 +49,30 @@ MUX_CONFIG = {
             {"name": "navigation", "topic": "cmd_nav", "priority": 10, "timeout": INPUT_TIMEOUT},
         ],
         "locks": [],
-        "max_linear": 0.5,
-        "max_angular": 1.5,
-        "max_linear_accel": 1000.0,  # the ramp is specified in test_mux.py; here outputs follow at once
-        "max_angular_accel": 1000.0,
     },
     "guard": {
-        "robot_radius": 0.2,
         "stop_distance": 0.1,
         "slow_distance": 0.3,
         "half_angle_deg": 35.0,
         "scan_timeout": SCAN_TIMEOUT,
     },
 }
+ROBOT = {  # the test robot's profile (robot.yaml keys; the rest as shipped): its limits and radius reach the mux node
+    "max_linear": 0.5,
+    "max_angular": 1.5,
+    "max_linear_accel": 1000.0,  # the ramp is specified in test_mux.py; here outputs follow at once
+    "max_angular_accel": 1000.0,
+    "radius": 0.2,
+}
 CLEAR = [5.0] * 360  # 360 beams over [-pi, pi): beam 180 is straight ahead
 BLOCKED = CLEAR[:178] + [0.25] * 5 + CLEAR[183:]  # 0.05 m from the robot's surface, straight ahead
 
 
 def raw_twist(linear: float, angular: float) -> Twist:
-    """A navigation Twist built by hand: nav.msgs.twist refuses the NaN test_non_finite_command_is_rejected sends."""
+    """A navigation Twist built by hand.
+
+    nav.nodes.msgs.twist refuses the NaN that test_non_finite_command_is_rejected sends.
+    """
     msg = Twist()
     msg.linear.x, msg.angular.z = linear, angular
     return msg
@@ -172,11 +181,13 @@ def mux(robot: Robot, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
     folder = tmp_path_factory.mktemp("mux")
     config = folder / "ros.yaml"
     config.write_text(yaml.safe_dump(MUX_CONFIG), encoding="utf-8")
+    profile = folder / "robot.yaml"
+    profile.write_text(yaml.safe_dump({**load_yaml(DEFAULT_ROBOT_PROFILE), **ROBOT}), encoding="utf-8")
     log = folder / "mux.log"
     with log.open("wb") as sink:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "nav.mux_node", "--ros-args", "-r", "__node:=mux", "-p", f"config:={config}"],
-            env=ros_env(),
+            [sys.executable, "-m", "nav.nodes.mux_node", "--ros-args", "-r", "__node:=mux", "-p", f"config:={config}"],
+            env={**ros_env(), ROBOT_PROFILE_ENV: str(profile)},
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
@@ -376,11 +387,11 @@ def test_sigterm_publishes_zero_before_exit(drive: Robot, mux) -> None:  # last:
     assert "published a zero command" in log_text(mux)
 
 
-# -- message conversion at the edge (nav.msgs) -----------------------------------------------------------
+# -- message conversion at the edge (nav.nodes.msgs) -----------------------------------------------------------
 
 
 def test_twist_round_trip_and_finiteness() -> None:
-    from nav.msgs import NonFiniteCommand, twist, twist_is_finite, twist_to_cmd
+    from nav.nodes.msgs import NonFiniteCommand, twist, twist_is_finite, twist_to_cmd
 
     assert twist_to_cmd(twist(0.3, -0.2)) == (0.3, -0.2)
     bad = Twist()
@@ -397,7 +408,7 @@ def test_scan_image_and_stamp_parsing() -> None:
     import numpy as np
     from sensor_msgs.msg import CompressedImage, Image
 
-    from nav.msgs import compressed_to_rgb, image_to_rgb, scan_to_arrays, seconds_to_stamp, stamp_to_seconds
+    from nav.nodes.msgs import compressed_to_rgb, image_to_rgb, scan_to_arrays, seconds_to_stamp, stamp_to_seconds
 
     scan = LaserScan(angle_min=-1.0, angle_increment=0.5, range_min=0.1, range_max=8.0)
     scan.ranges = [1.0, math.nan, math.inf, -math.inf]

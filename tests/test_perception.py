@@ -37,6 +37,8 @@ from perception import (
 from perception.camera import IMAGENET_MEAN, IMAGENET_STD
 from perception.pointcloud import estimate_ground
 
+pytestmark = pytest.mark.unit
+
 # --------------------------------------------------------------------------------------------------
 # Camera
 # --------------------------------------------------------------------------------------------------

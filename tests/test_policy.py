@@ -12,11 +12,13 @@ import pytest
 import torch
 
 from configs import ConfigError
-from policy.bench import EncoderBenchConfig, bench_encoder, format_table
+from nav.bench.encoder import EncoderBenchConfig, bench_encoder, format_table
 from policy.configuration import PolicyConfig, UnknownVariantError, get_variant, load_variants
 from policy.model_io import MANIFEST_FILE, WEIGHTS_FILE, ModelFileError, load_model, save_model, sha256_file
 from policy.modeling import NavPolicy, default_device, parameter_count
 from policy.processing import PolicyInputs, PolicyProcessor, ScanGeometry
+
+pytestmark = pytest.mark.unit
 
 VARIANTS = list(load_variants())
 SIM_GEOMETRY = ScanGeometry.full_circle(360, 0.12, 8.0)
@@ -241,7 +243,7 @@ def test_processor_output_has_the_config_shapes_in_float32(name: str) -> None:
     assert inputs.odom.shape == (1, 2)
     for tensor in inputs.as_tuple():
         assert tensor.dtype == torch.float32
-    assert 0.0 <= float(inputs.scan.min()) and float(inputs.scan.max()) == 1.0  # no-returns read as free
+    assert float(inputs.scan.min()) >= 0.0 and float(inputs.scan.max()) == 1.0  # no-returns read as free
     assert torch.allclose(inputs.odom, torch.tensor([[0.5, -0.5]]))
 
 

@@ -21,11 +21,11 @@ from geometry_msgs.msg import Twist
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 
-from nav.bag_reader import BagReader
-from nav.bringup import BringupConfig, GraphProcesses
-from nav.msgs import twist
-from nav.replay_eval import ReplayEvalConfig, replay_eval
-from nav.ros_config import load_ros_config
+from nav.bags.reader import BagReader
+from nav.bags.replay_eval import ReplayEvalConfig, replay_eval
+from nav.graph.supervisor import BringupConfig, GraphProcesses
+from nav.nodes.msgs import twist
+from nav.runtime.config import load_ros_config
 from ros_harness import SpinningNode
 from untrained_models import save_untrained
 
@@ -47,11 +47,21 @@ class Talker(SpinningNode):
         self.text = self.node.create_publisher(String, TOPICS.variant, 10)
 
 
+@pytest.mark.dds
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_a_killed_recorder_leaves_a_bag_that_opens(tmp_path: Path, storage: str) -> None:
     bag = tmp_path / "bag"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nav.recorder_node", "--ros-args", "-p", f"out:={bag}", "-p", f"storage:={storage}"],
+        [
+            sys.executable,
+            "-m",
+            "nav.nodes.recorder_node",
+            "--ros-args",
+            "-p",
+            f"out:={bag}",
+            "-p",
+            f"storage:={storage}",
+        ],
         env=ros_env(KILL_DOMAIN[storage]),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -96,6 +106,7 @@ class Listener(SpinningNode):
             self.count += int(msg.linear.x != 0.0 or msg.angular.z != 0.0)
 
 
+@pytest.mark.e2e
 def test_record_a_sim_run_and_replay_evaluate_the_model_that_drove(tmp_path: Path) -> None:
     models = tmp_path / "models"
     save_untrained(models, "small")
@@ -156,6 +167,7 @@ def test_record_a_sim_run_and_replay_evaluate_the_model_that_drove(tmp_path: Pat
     assert by_default["variants"]["random"]["compared_ticks"] >= 60
 
 
+@pytest.mark.dds
 def test_nav_replay_publishes_a_bag_remapped_with_its_timing(tmp_path: Path) -> None:
     from test_bags import write_bag
 

@@ -34,8 +34,10 @@ from test_agent_node import (
     wait_ready,
 )
 
-from nav.monitor import load_monitor_config
-from nav.node_utils import LATCHED_QOS
+from nav.nodes.common import LATCHED_QOS
+from nav.runtime.monitor import load_monitor_config
+
+pytestmark = pytest.mark.dds
 
 DOMAIN = 30  # this module's own DDS domain (the resource monitor's tests use 30..49)
 MONITOR = load_monitor_config()
@@ -107,7 +109,7 @@ class Watcher(Robot):
 
 
 def start_monitor(models_dir: Path, log: Path) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "nav.resource_monitor_node", "--ros-args", "-r", "__node:=resource_monitor"]
+    cmd = [sys.executable, "-m", "nav.nodes.resource_monitor_node", "--ros-args", "-r", "__node:=resource_monitor"]
     cmd += ["-p", f"models_dir:={models_dir}"]
     with log.open("wb") as sink:
         return subprocess.Popen(cmd, env=ros_env(DOMAIN), stdout=sink, stderr=subprocess.STDOUT)

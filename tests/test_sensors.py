@@ -13,6 +13,8 @@ from sim.robot import DiffDriveRobot, Pose2D
 from sim.scene import connect
 from sim.sensors import Camera, Lidar2D, Lidar3D, Odometry
 
+pytestmark = pytest.mark.unit
+
 WALL_X = 2.0
 """The near face of the test wall (m)."""
 ROBOT_RADIUS = 0.18

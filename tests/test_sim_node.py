@@ -1,6 +1,6 @@
 """The simulator node as the rest of the graph sees it: real processes, real DDS.
 
-The node runs in a subprocess (``python -m nav.sim_node --ros-args ...``) and this test listens on
+The node runs in a subprocess (``python -m nav.nodes.sim_node --ros-args ...``) and this test listens on
 its own ROS domain. Message builders and the episode logic are also checked without a graph.
 """
 
@@ -28,10 +28,10 @@ from sensor_msgs.msg import CompressedImage, Image, LaserScan, PointCloud2, Poin
 from std_msgs.msg import String
 
 from configs import config_dir
-from nav import sim_msgs
-from nav.msgs import twist, twist_is_finite
-from nav.ros_config import load_ros_config
-from nav.sim_node import SimNodeParams, SimSession
+from nav.nodes import sim_msgs
+from nav.nodes.msgs import twist, twist_is_finite
+from nav.nodes.sim_node import SimNodeParams, SimSession
+from nav.runtime.config import load_ros_config
 from ros_harness import SpinningNode
 from sim.config import load_sim_config
 from sim.instructions import Goal
@@ -51,7 +51,7 @@ LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability
 
 # ============================================================================================ helpers
 def start_sim_node(log_path: Path, domain: int, *params: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "nav.sim_node", "--ros-args", "-p", f"instruction:='{INSTRUCTION}'"]
+    cmd = [sys.executable, "-m", "nav.nodes.sim_node", "--ros-args", "-p", f"instruction:='{INSTRUCTION}'"]
     for param in params:
         cmd += ["-p", param]
     env = {**os.environ, "ROS_DOMAIN_ID": str(domain), "PYTHONUNBUFFERED": "1"}
@@ -138,6 +138,7 @@ def sim(tmp_path_factory):
     assert rc == 0, f"the sim node exited with {rc} on SIGINT:\n{log_text(log)}"
 
 
+@pytest.mark.dds
 def test_camera_is_rgb8_at_the_configured_size(sim):
     _, listener, _, _ = sim
     img = listener.wait_for(ROS.topics.camera)[-1]
@@ -150,6 +151,7 @@ def test_camera_is_rgb8_at_the_configured_size(sim):
     assert "jpeg" in jpeg.format and bytes(jpeg.data[:2]) == b"\xff\xd8"
 
 
+@pytest.mark.dds
 def test_scan_has_360_beams_with_rep117_ranges(sim):
     _, listener, _, _ = sim
     scan = listener.wait_for(ROS.topics.scan)[-1]
@@ -166,6 +168,7 @@ def test_scan_has_360_beams_with_rep117_ranges(sim):
     assert np.all(np.isfinite(ranges) | np.isinf(ranges)), "no NaN: REP 117 uses +-inf"
 
 
+@pytest.mark.dds
 def test_point_cloud_is_xyz_float32_in_the_lidar3d_frame(sim):
     _, listener, _, _ = sim
     cloud = listener.wait_for(ROS.topics.points)[-1]
@@ -183,6 +186,7 @@ def test_point_cloud_is_xyz_float32_in_the_lidar3d_frame(sim):
     assert np.linalg.norm(pts, axis=1).max() <= 8.0 + 0.1
 
 
+@pytest.mark.dds
 def test_odometry_clock_and_sensors_arrive_at_the_configured_rate(sim):
     _, listener, _, _ = sim
     window = 3.0
@@ -203,6 +207,7 @@ def test_odometry_clock_and_sensors_arrive_at_the_configured_rate(sim):
     assert (odom.header.frame_id, odom.child_frame_id) == (ROS.frames.odom, ROS.frames.base)
 
 
+@pytest.mark.dds
 def test_the_robot_moves_only_while_commanded(sim):
     _, listener, cmd_pub, _ = sim
     odom = ROS.topics.odom
@@ -229,6 +234,7 @@ def test_the_robot_moves_only_while_commanded(sim):
     assert np.ptp(np.asarray([odom_xy(m) for m in after]), axis=0).max() < 1e-6
 
 
+@pytest.mark.dds
 def test_a_late_subscriber_gets_the_instruction(sim):
     _, listener, _, _ = sim
     listener.listen(String, ROS.topics.instruction, LATCHED)
@@ -238,6 +244,7 @@ def test_a_late_subscriber_gets_the_instruction(sim):
     assert msgs[0].data == INSTRUCTION
 
 
+@pytest.mark.dds
 def test_the_teacher_command_arrives_at_the_control_rate_as_a_finite_twist(tmp_path):
     domain = TEACHER_DOMAIN
     listener = Listener(domain, "teacher_listener")
@@ -271,6 +278,7 @@ def test_the_teacher_command_arrives_at_the_control_rate_as_a_finite_twist(tmp_p
 
 
 # ============================================================================================ episode end
+@pytest.mark.dds
 def test_at_the_time_limit_it_publishes_the_outcome_writes_artifacts_and_stays_stopped(tmp_path):
     sim_yaml = yaml.safe_load((config_dir() / "sim.yaml").read_text())
     sim_yaml["task"]["max_episode_steps"] = 20  # 2 s at 10 Hz
@@ -320,6 +328,7 @@ def test_at_the_time_limit_it_publishes_the_outcome_writes_artifacts_and_stays_s
 
 
 # ============================================================================================ no graph
+@pytest.mark.unit
 def test_message_builders_round_trip_numpy():
     rgb = np.random.default_rng(0).integers(0, 256, size=(4, 6, 3), dtype=np.uint8)
     img = sim_msgs.image_msg(rgb, 12.25, "camera")
@@ -341,10 +350,11 @@ def test_message_builders_round_trip_numpy():
     assert math.atan2(2 * (q.w * q.z + q.x * q.y), 1 - 2 * (q.y**2 + q.z**2)) == pytest.approx(0.5)
     assert (odom.twist.twist.linear.x, odom.twist.twist.angular.z) == (0.3, -0.2)
 
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="image must be"):
         sim_msgs.image_msg(np.zeros((4, 4), np.uint8), 0.0, "camera")
 
 
+@pytest.mark.unit
 def test_an_ended_episode_ignores_commands(tmp_path):
     sim_yaml = yaml.safe_load((config_dir() / "sim.yaml").read_text())
     sim_yaml["task"]["max_episode_steps"] = 3
@@ -364,6 +374,7 @@ def test_an_ended_episode_ignores_commands(tmp_path):
         session.close()
 
 
+@pytest.mark.unit
 def test_each_step_is_labelled_with_the_teacher_command_for_its_state():
     session = SimSession(SimNodeParams(publish_points=False))
     try:
@@ -379,6 +390,7 @@ def test_each_step_is_labelled_with_the_teacher_command_for_its_state():
     assert outcome["end_reason"] == "success" and outcome["collisions"] == 0, outcome
 
 
+@pytest.mark.unit
 def test_params_are_validated():
     with pytest.raises(ValueError, match="rate_hz"):
         SimNodeParams(rate_hz=0.0)
@@ -388,6 +400,7 @@ def test_params_are_validated():
         SimNodeParams(goal="red")
 
 
+@pytest.mark.unit
 def test_the_goal_parameter_names_the_target_and_the_instruction_is_kept_as_given():
     assert SimNodeParams(instruction="find the blue ball").target() == Goal("blue", "sphere")  # sim's table
     params = SimNodeParams(instruction="go to the crimson box", goal="red cube", publish_points=False)
@@ -400,6 +413,7 @@ def test_the_goal_parameter_names_the_target_and_the_instruction_is_kept_as_give
         session.close()
 
 
+@pytest.mark.dds
 def test_with_start_on_motion_the_world_waits_for_the_first_motion_command(tmp_path):
     domain = 200 + os.getpid() % 30  # apart from the 150..197 range the other sim/bringup tests use
     listener = Listener(domain, "start_listener")

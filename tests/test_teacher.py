@@ -7,10 +7,12 @@ import math
 import numpy as np
 import pytest
 
+from policy.evaluation import EvalConfig, evaluate
 from sim.config import SimConfig
 from sim.env import LangNavEnv
-from sim.evaluate import EvalConfig, evaluate
 from sim.teacher import Teacher, TeacherConfig
+
+pytestmark = pytest.mark.unit
 
 EPISODES = 6
 

@@ -24,9 +24,9 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile
 from std_msgs.msg import Bool
 
-from nav.joy_teleop_node import joy_to_cmd
-from nav.ros_config import RosConfig, TeleopConfig, Topics
-from nav.teleop import KeyTeleop, TeleopError, parse_keys, run_teleop
+from nav.nodes.keyboard_teleop import TeleopError, run_teleop
+from nav.runtime.config import RosConfig, TeleopConfig, Topics
+from nav.runtime.teleop import KeyTeleop, joy_to_cmd, parse_keys
 
 CONFIG = TeleopConfig(linear_step=0.1, angular_step=0.3, max_linear=0.3, max_angular=0.6, rate_hz=10.0)
 DOMAIN = 150 + os.getpid() % 50  # this module's own DDS domain
@@ -35,12 +35,14 @@ DOMAIN = 150 + os.getpid() % 50  # this module's own DDS domain
 # -- keys ------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_parse_keys_decodes_arrows_and_letters() -> None:
     assert parse_keys("w\x1b[A\x1b[B\x1b[C\x1b[D \x1bOAq") == ["w", "up", "down", "right", "left", " ", "up", "q"]
     assert parse_keys("W") == ["w"]
     assert parse_keys("\x1b") == []  # a lone escape is ignored
 
 
+@pytest.mark.unit
 def test_keys_step_and_clip_the_command() -> None:
     teleop = KeyTeleop(CONFIG)
     assert teleop.command(0.0) is None  # silent until a key is pressed
@@ -59,12 +61,14 @@ def test_keys_step_and_clip_the_command() -> None:
     assert teleop.command(0.0) == (-0.3, 0.0)
 
 
+@pytest.mark.unit
 def test_command_is_held_without_repeated_keys() -> None:
     teleop = KeyTeleop(CONFIG)
     teleop.on_key("w", 0.0)
     assert teleop.command(60.0) == (0.1, 0.0)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("key", [" ", "k"])
 def test_stop_publishes_zero_for_a_moment_then_goes_silent(key: str) -> None:
     teleop = KeyTeleop(CONFIG, stop_hold=0.5)
@@ -76,6 +80,7 @@ def test_stop_publishes_zero_for_a_moment_then_goes_silent(key: str) -> None:
     assert teleop.command(1.5) is None  # silent: the mux's teleop timeout hands control back
 
 
+@pytest.mark.unit
 def test_stepping_back_to_zero_also_stops_then_releases() -> None:
     teleop = KeyTeleop(CONFIG, stop_hold=0.5)
     teleop.on_key("w", 0.0)
@@ -84,6 +89,7 @@ def test_stepping_back_to_zero_also_stops_then_releases() -> None:
     assert teleop.command(2.6) is None
 
 
+@pytest.mark.unit
 def test_estop_reset_and_quit_are_events() -> None:
     teleop = KeyTeleop(CONFIG)
     teleop.on_key("w", 0.0)
@@ -94,6 +100,7 @@ def test_estop_reset_and_quit_are_events() -> None:
     assert teleop.on_key("z", 3.0) is None  # unknown keys do nothing
 
 
+@pytest.mark.unit
 def test_not_a_tty_is_a_clear_error() -> None:
     with pytest.raises(TeleopError, match="not a TTY"):
         run_teleop(RosConfig(), stdin=io.StringIO("w"))
@@ -110,6 +117,7 @@ def test_not_a_tty_is_a_clear_error() -> None:
 JOY = TeleopConfig(max_linear=0.5, max_angular=1.5, joy_deadman_button=4, joy_linear_axis=1, joy_angular_axis=3)
 
 
+@pytest.mark.unit
 def test_joy_drives_only_while_the_deadman_is_held() -> None:
     axes = [0.0, 0.5, 0.0, -1.0]
     assert joy_to_cmd(axes, [0, 0, 0, 0, 1], JOY) == (0.25, -1.5)
@@ -117,6 +125,7 @@ def test_joy_drives_only_while_the_deadman_is_held() -> None:
     assert joy_to_cmd(axes, [1, 1, 1, 1], JOY) is None  # the pad has no button 4: never held
 
 
+@pytest.mark.unit
 def test_joy_axes_are_clipped_and_sanitised() -> None:
     held = [0, 0, 0, 0, 1]
     assert joy_to_cmd([0.0, 2.0, 0.0, math.nan], held, JOY) == (0.5, 0.0)
@@ -126,7 +135,10 @@ def test_joy_axes_are_clipped_and_sanitised() -> None:
 
 # -- run_teleop on a real terminal, over DDS ------------------------------------------------------------
 
-TELEOP_PROCESS = "from nav.ros_config import RosConfig; from nav.teleop import run_teleop; run_teleop(RosConfig())"
+TELEOP_PROCESS = (
+    "from nav.runtime.config import RosConfig; from nav.nodes.keyboard_teleop import run_teleop; "
+    "run_teleop(RosConfig())"
+)
 
 
 class Listener:
@@ -171,6 +183,7 @@ class Listener:
         self.thread.join(timeout=2.0)
 
 
+@pytest.mark.dds
 def test_run_teleop_on_a_terminal_publishes_and_restores_it() -> None:
     master, slave = os.openpty()
     before = termios.tcgetattr(slave)

@@ -47,29 +47,30 @@ def short_sim(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def tiny_config(out_dir: Path, sim: Path, **overrides: object) -> TrainConfig:
-    fields = dict(
-        variant="small",
-        seed=3,
-        bc_episodes=4,
-        dagger_rounds=1,
-        dagger_episodes_per_round=2,
-        epochs_bc=1,
-        epochs_dagger=1,
-        sequence_length=8,
-        burn_in=4,
-        batch_sequences=4,
-        workers=1,
-        shard_episodes=2,
-        out_dir=str(out_dir),
-        eval_episodes=2,
-        checkpoint_every_steps=5,
-        stage_eval_episodes=1,
-        sim_config=str(sim),
-    )
+    fields = {
+        "variant": "small",
+        "seed": 3,
+        "bc_episodes": 4,
+        "dagger_rounds": 1,
+        "dagger_episodes_per_round": 2,
+        "epochs_bc": 1,
+        "epochs_dagger": 1,
+        "sequence_length": 8,
+        "burn_in": 4,
+        "batch_sequences": 4,
+        "workers": 1,
+        "shard_episodes": 2,
+        "out_dir": str(out_dir),
+        "eval_episodes": 2,
+        "checkpoint_every_steps": 5,
+        "stage_eval_episodes": 1,
+        "sim_config": str(sim),
+    }
     fields.update(overrides)
     return TrainConfig(**fields)  # type: ignore[arg-type]
 
 
+@pytest.mark.unit
 def test_default_config_file_loads_and_unknown_keys_are_refused(tmp_path: Path) -> None:
     config = load_train_config()
     assert config.variant == "medium" and config.workers == 2
@@ -81,6 +82,23 @@ def test_default_config_file_loads_and_unknown_keys_are_refused(tmp_path: Path) 
         TrainConfig(dagger_beta=1.5)
 
 
+@pytest.mark.unit
+def test_the_loss_and_schedule_coefficients_are_config_fields_with_checked_values() -> None:
+    for name in ("train.yaml", "train_small.yaml", "train_large.yaml"):
+        config = load_train_config(name)
+        assert (config.stop_weight, config.aux_distance_scale, config.near_half_angle_deg) == (0.5, 5.0, 45.0)
+        assert config.lr_final_fraction == 0.1
+    for name, value in (
+        ("stop_weight", -0.1),
+        ("aux_distance_scale", 0.0),
+        ("near_half_angle_deg", 0.0),
+        ("lr_final_fraction", 1.5),
+    ):
+        with pytest.raises(ValueError, match=name):
+            TrainConfig(**{name: value})  # type: ignore[arg-type]
+
+
+@pytest.mark.training
 def test_tiny_run_shares_preprocessing_and_gives_a_loadable_acting_model(
     tmp_path: Path, short_sim: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -130,6 +148,7 @@ def test_tiny_run_shares_preprocessing_and_gives_a_loadable_acting_model(
     assert result.steps > 0
 
 
+@pytest.mark.training
 def test_a_killed_run_resumes_from_its_checkpoint_without_recollecting(tmp_path: Path, short_sim: Path) -> None:
     config = tiny_config(tmp_path, short_sim, dagger_rounds=0, epochs_bc=2)
     messages: list[str] = []
@@ -158,6 +177,7 @@ def test_a_killed_run_resumes_from_its_checkpoint_without_recollecting(tmp_path:
     assert (tmp_path / "model" / "manifest.json").is_file()
 
 
+@pytest.mark.unit
 def test_checkpoint_round_trips_weights_and_adam_state_without_pickle(tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 1))
@@ -217,6 +237,7 @@ def synthetic_episode(steps: int, with_truth: bool, seed: int) -> Episode:
     )
 
 
+@pytest.mark.unit
 def test_the_sequence_loss_is_the_error_of_stepping_the_model_through_each_sequence() -> None:
     """Training encodes all steps of a batch at once; that must equal the step-by-step policy the
     robot runs, burn-in and padding included (eval mode, so batch norm does not depend on the batch),
@@ -253,6 +274,7 @@ def test_the_sequence_loss_is_the_error_of_stepping_the_model_through_each_seque
     assert parts["action"] == pytest.approx(np.average(errors, weights=weights), rel=1e-4)
 
 
+@pytest.mark.unit
 def test_near_obstacle_weights_pick_the_steps_with_something_close_ahead() -> None:
     geometry = ScanGeometry.full_circle(360, 0.12, 8.0)  # beam 180 is straight ahead, beam 0 behind
     scans = np.full((7, 360), np.inf, dtype=np.float32)
@@ -267,6 +289,7 @@ def test_near_obstacle_weights_pick_the_steps_with_something_close_ahead() -> No
     assert weights.tolist() == [4.0, 1.0, 1.0, 4.0, 1.0, 1.0, 4.0]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("with_truth", [True, False])
 def test_auxiliary_heads_learn_only_from_steps_with_simulator_truth(with_truth: bool) -> None:
     config = get_variant("small")
@@ -289,6 +312,7 @@ def test_auxiliary_heads_learn_only_from_steps_with_simulator_truth(with_truth: 
         assert model.head[-1].weight.grad.abs().sum() > 0  # the action is still learned
 
 
+@pytest.mark.unit
 def test_extra_demonstrations_join_every_stage_of_training(tmp_path: Path, short_sim: Path) -> None:
     """nav train --from-bags: bag demonstrations (no simulator truth) sit beside the collected data."""
     shard = save_episodes(tmp_path / "bags.npz", [synthetic_episode(9, with_truth=False, seed=5)])
@@ -309,6 +333,7 @@ def test_extra_demonstrations_join_every_stage_of_training(tmp_path: Path, short
         tiny_config(tmp_path / "y", short_sim, bc_episodes=0)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("seed", [4, 0])  # 0: a slow turn inside the radius counts as the success
 def test_a_successful_demonstration_ends_holding_still_at_the_goal(seed: int) -> None:
     from policy.data import collect_episode

@@ -9,6 +9,8 @@ import pytest
 from sim.config import COLOURS, NEUTRAL_COLOURS, SimConfig
 from sim.world import World, generate_world
 
+pytestmark = pytest.mark.unit
+
 CONFIG = SimConfig()
 SEEDS = range(40)
 

@@ -6,29 +6,29 @@ The pure cores (sim, perception, policy, configs) are installed from the reposit
 - ``lib/nav/<executable>`` for every node of ``configs/graph.yaml`` (``ros2 run nav sim_node``), and ``nav``;
 - ``share/nav/launch/bringup.launch.py`` (``ros2 launch nav bringup.launch.py``);
 - ``share/nav/configs/*.yaml``: the configs the nodes and the launch file read on a robot
-  (``nav.bringup.resolve_config_path``; ``$NAV_CONFIG_DIR`` overrides);
+  (``nav.graph.paths.resolve_config_path``; ``$NAV_CONFIG_DIR`` overrides);
 - ``share/nav/package.xml`` and the ament index marker.
 """
 
 import os
-from glob import glob
+from pathlib import Path
 
 import yaml
-from setuptools import setup
+from setuptools import find_packages, setup
 
 PACKAGE = "nav"
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.normpath(os.path.join(HERE, "..", "..", ".."))
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[2]
 
 
 def from_root(*parts: str) -> str:
     """A repository file, relative to this folder (setup.py runs here)."""
-    return os.path.relpath(os.path.join(ROOT, *parts), HERE)
+    return os.path.relpath(ROOT.joinpath(*parts), HERE)
 
 
 def node_scripts() -> list[str]:
     """One console script per node executable declared in configs/graph.yaml (the one node list)."""
-    with open(os.path.join(ROOT, "configs", "graph.yaml"), encoding="utf-8") as f:
+    with (ROOT / "configs" / "graph.yaml").open(encoding="utf-8") as f:
         nodes = yaml.safe_load(f)["nodes"]
     return sorted({f"{n['executable']} = {n['module']}:main" for n in nodes})
 
@@ -36,14 +36,14 @@ def node_scripts() -> list[str]:
 setup(
     name=PACKAGE,
     version="0.1.0",
-    packages=[PACKAGE],
+    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", [from_root("launch", "bringup.launch.py")]),
         (
             f"share/{PACKAGE}/configs",
-            sorted(from_root("configs", os.path.basename(p)) for p in glob(os.path.join(ROOT, "configs", "*.yaml"))),
+            sorted(from_root("configs", p.name) for p in (ROOT / "configs").glob("*.yaml")),
         ),
     ],
     install_requires=["setuptools"],
@@ -52,5 +52,7 @@ setup(
     description="nav-stack ROS 2 nodes",
     license="Apache-2.0",
     # recorder_node is not in the graph (it runs with `nav bringup --record`); `ros2 run nav recorder_node`.
-    entry_points={"console_scripts": ["nav = nav.cli:main", "recorder_node = nav.recorder_node:main", *node_scripts()]},
+    entry_points={
+        "console_scripts": ["nav = nav.cli:main", "recorder_node = nav.nodes.recorder_node:main", *node_scripts()]
+    },
 )

@@ -1,101 +1,94 @@
-"""``nav demo``: the whole node graph in simulation, headless, following one instruction.
+"""``nav demo``: the robot follows one instruction in simulation, headless, with its artifacts.
 
-The graph of ``configs/graph.yaml`` is brought up with ``--sim`` (simulator, agent with the shipped
-model, command mux), exactly as ``nav bringup --sim`` runs it. This process listens on DDS like any
-other tool: it prints progress (pose, the agent's state) and waits for the simulator's outcome,
-then shuts the graph down. The simulator writes the artifacts: ``camera.mp4`` (the robot's camera
-with the command overlaid), ``trajectory.png`` (top-down) and ``metrics.json``.
+Two drivers, one episode and one set of artifacts (``camera.mp4``: the robot's camera with the
+command overlaid, ``trajectory.png``: top-down, ``metrics.json``):
+
+- **the node graph** (default): the graph of ``configs/graph.yaml`` is brought up with ``--sim``
+  (simulator, agent with the shipped model, command mux), exactly as ``nav bringup --sim`` runs it.
+  This process listens on DDS like any other tool (:class:`nav.nodes.demo_listener.DemoListener`):
+  it prints progress (pose, the agent's state), waits for the simulator's outcome, then shuts the
+  graph down. The simulator node writes the artifacts.
+- **the privileged teacher, in-process** (``--teacher``, or when no model is shipped): the sim
+  node's episode (:class:`nav.runtime.sim_session.SimSession`) driven by the teacher's own commands,
+  without ROS.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULT_INSTRUCTION = "go to the red cube"
+__all__ = ["DemoConfig", "ground_goal", "run_demo", "run_graph_demo", "run_teacher_demo"]
 
 
 @dataclass(frozen=True)
-class GraphDemoConfig:
-    instruction: str = DEFAULT_INSTRUCTION
-    """What to ask the robot (it must name a colour and a shape the agent's grounding knows)."""
+class DemoConfig:
+    instruction: str | None = None
+    """What to ask the robot (it must name a colour and a shape the agent's grounding knows);
+    None: ``task.default_instruction`` of sim.yaml."""
     seed: int = 0
     """The world is the first from this seed on that holds the named object."""
     out_dir: Path = field(default_factory=lambda: Path("artifacts/demo"))
+    teacher: bool = False
+    """Let the privileged teacher drive, in-process, without ROS (no model needed)."""
     variant: str | None = None
     """Model variant for the agent (None: ``agent.variant`` of ros.yaml)."""
     models_dir: Path | None = None
     """Where the agent finds ``<variant>/`` model folders (None: ``agent.models_dir`` of ros.yaml)."""
     timeout_s: float = 180.0
-    """Wall-clock limit for the whole run, start-up included."""
+    """Wall-clock limit for the whole run, start-up included (the graph)."""
     domain_id: int | None = None
     """ROS_DOMAIN_ID for the graph and this listener (None: the environment's)."""
     real_time: bool = True
     """Pace the simulator with the wall clock (as on a robot); False runs as fast as the stack keeps up."""
     record: Path | None = None
-    """Also record a rosbag2 bag of the run into this new folder (``nav demo --record DIR``)."""
+    """Also record a rosbag2 bag of the run into this new folder (``nav demo --record DIR``; the graph only)."""
+
+    def __post_init__(self) -> None:
+        if self.teacher and self.record is not None:
+            raise ValueError(
+                "--record records the ROS graph, which needs a model for the agent "
+                "(models/<variant>/manifest.json); the in-process teacher run publishes nothing to record"
+            )
+        if not self.timeout_s > 0:
+            raise ValueError(f"timeout_s must be > 0, got {self.timeout_s}")
+
+    def resolved_instruction(self) -> str:
+        """The instruction, or the task's default."""
+        if self.instruction is not None:
+            return self.instruction
+        from sim.config import load_sim_config
+
+        return load_sim_config().task.default_instruction
 
 
-class _Listener:
-    """A small rclpy node in its own context: odometry, the agent's diagnostics and the outcome."""
+def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the demo with the configured driver; return the metrics (``success``, ``time_s``, ...)."""
+    return run_teacher_demo(config, log) if config.teacher else run_graph_demo(config, log)
 
-    def __init__(self) -> None:
-        import rclpy
-        from diagnostic_msgs.msg import DiagnosticArray
-        from nav_msgs.msg import Odometry
-        from rclpy.executors import SingleThreadedExecutor
-        from std_msgs.msg import String
 
-        from nav.node_utils import LATCHED_QOS, SENSOR_QOS, STATUS_QOS
-        from nav.ros_config import load_ros_config
+def run_teacher_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """The sim node's episode driven in-process by the privileged teacher; artifacts as the sim node writes them."""
+    from nav.runtime.sim_session import SimNodeParams, SimSession
 
-        topics = load_ros_config().topics
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node("nav_demo", context=self.context)
-        self.pose: tuple[float, float] | None = None
-        self.agent_state = "starting"
-        self.outcome: dict[str, Any] | None = None
-        self.node.create_subscription(Odometry, topics.odom, self._on_odom, SENSOR_QOS)
-        self.node.create_subscription(DiagnosticArray, topics.diagnostics, self._on_diag, STATUS_QOS)
-        self.node.create_subscription(String, topics.outcome, self._on_outcome, LATCHED_QOS)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        while not self._stop.is_set():
-            self.executor.spin_once(timeout_sec=0.1)
-
-    def _on_odom(self, msg: Any) -> None:
-        self.pose = (msg.pose.pose.position.x, msg.pose.pose.position.y)
-
-    def _on_diag(self, msg: Any) -> None:
-        for status in msg.status:
-            if status.name == "nav: agent":
-                values = {kv.key: kv.value for kv in status.values}
-                variant, tick = values.get("variant", "?"), values.get("tick_p50_ms", "?")
-                self.agent_state = f"{status.message} (variant {variant}, tick p50 {tick} ms)"
-
-    def _on_outcome(self, msg: Any) -> None:
-        self.outcome = json.loads(msg.data)
-
-    def close(self) -> None:
-        import rclpy
-
-        self._stop.set()
-        self._thread.join(timeout=2.0)
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
+    instruction = config.resolved_instruction()
+    session = SimSession(SimNodeParams(instruction=instruction, seed=config.seed, publish_points=False))
+    try:
+        log(f"demo: world {session.world_seed}, instruction {instruction!r} (teacher driving)")
+        while not session.ended:
+            session.step(*session.teacher_command)
+            if session.ticks % 20 == 0:
+                log(f"  t={session.sim_time:5.1f}s  distance to goal {session.info['distance_to_goal']:.2f} m")
+        metrics = {**session.metrics(), "driver": "teacher"}
+        metrics["artifacts"] = session.write_artifacts(config.out_dir, metrics)
+        return metrics
+    finally:
+        session.close()
 
 
 def ground_goal(instruction: str) -> str:
@@ -109,11 +102,13 @@ def ground_goal(instruction: str) -> str:
     return f"{grounding.colour} {grounding.shape}"
 
 
-def run_graph_demo(config: GraphDemoConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
+def run_graph_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the graph until the episode's outcome; return the metrics (``success``, ``time_s``, ...)."""
-    from nav.bringup import BringupConfig, GraphProcesses
+    from nav.graph.supervisor import BringupConfig, GraphProcesses
+    from nav.nodes.demo_listener import DemoListener
 
-    goal = ground_goal(config.instruction)  # a clear error before anything starts
+    instruction = config.resolved_instruction()
+    goal = ground_goal(instruction)  # a clear error before anything starts
     out = Path(config.out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").unlink(missing_ok=True)
@@ -131,7 +126,7 @@ def run_graph_demo(config: GraphDemoConfig, log: Callable[[str], None] = print) 
     if agent:
         params["agent"] = agent
     # The demo shows one variant: the resource monitor is pinned to it (`nav bringup` adapts freely).
-    from nav.ros_config import load_ros_config
+    from nav.runtime.config import load_ros_config
 
     monitor: dict[str, Any] = {"pin": config.variant or load_ros_config().agent.variant}
     if config.models_dir is not None:
@@ -139,14 +134,14 @@ def run_graph_demo(config: GraphDemoConfig, log: Callable[[str], None] = print) 
     params["resource_monitor"] = monitor
     bringup = BringupConfig(
         sim=True,
-        instruction=config.instruction,
+        instruction=instruction,
         log_dir=out / "logs",
         node_params=params,
         env=env,
         record=config.record,
     )
-    log(f"demo: bringing up the graph in simulation for {config.instruction!r}, the {goal} (logs in {out / 'logs'})")
-    listener = _Listener()
+    log(f"demo: bringing up the graph in simulation for {instruction!r}, the {goal} (logs in {out / 'logs'})")
+    listener = DemoListener()
     started = time.monotonic()
     try:
         with GraphProcesses(bringup, out=lambda line: None) as graph:

@@ -1,0 +1,268 @@
+"""The training loop: stages of collection and training, each a few epochs of optimiser steps (``nav train``).
+
+A stage collects its episodes (:mod:`policy.training.collection`), then trains on all data collected so
+far and the extra ``demonstrations`` (DAgger aggregation) for ``epochs_bc``/``epochs_dagger`` epochs, with a
+cosine learning-rate decay (to ``lr_final_fraction``) restarting at each stage, and ends with a
+closed-loop check (:mod:`policy.training.stage_eval`).
+
+**Resume.** ``out_dir/checkpoints`` holds safetensors + JSON checkpoints (:mod:`policy.checkpoint`)
+written every ``checkpoint_every_steps`` steps and at each epoch end; the batch order of an epoch is
+a function of (seed, stage, epoch), so a resumed run continues with the next batch of the same
+epoch. Only the steps since the last checkpoint are lost.
+
+At the end the learner is evaluated closed-loop on unseen worlds and saved with
+:func:`policy.model_io.save_model` into ``out_dir/model`` (metrics and the config in the manifest).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from policy.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from policy.configuration import get_variant
+from policy.evaluation import split_config
+from policy.model_io import save_model
+from policy.modeling import NavPolicy
+from policy.processing import PolicyProcessor, ScanGeometry
+from policy.training.collection import collect_stage, episode_stats, training_episodes
+from policy.training.config import Log, TrainConfig
+from policy.training.dataset import SequenceDataset, embed_instructions, make_batch
+from policy.training.loss import near_obstacle_weights, sequence_loss
+from policy.training.stage_eval import Learner, ScalarWriter, final_eval, stage_eval
+from sim.config import SimConfig, load_sim_config
+
+
+@dataclass
+class Progress:
+    """Where a run stands; saved in every checkpoint (as JSON) and restored on resume."""
+
+    stage: int = 0
+    """The stage being trained (``1 + dagger_rounds`` once all are done)."""
+    epoch: int = 0
+    """The epoch of ``stage`` being trained."""
+    batch: int = 0
+    """The next batch of ``epoch``."""
+    global_step: int = 0
+    """Optimiser steps so far, over all stages."""
+    history: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Stage (as a string) -> what its collected data holds (:func:`episode_stats`)."""
+
+
+@dataclass
+class _Run:
+    """What the stages of one run share."""
+
+    config: TrainConfig
+    sim: SimConfig
+    learner: Learner
+    optimizer: torch.optim.Optimizer
+    writer: ScalarWriter
+    state: Progress
+    log: Log
+    progress: bool
+    """Show progress bars."""
+    embeddings: dict[str, np.ndarray] = field(default_factory=dict)
+    """Instruction -> embedding, computed once per string over the whole run."""
+
+    @property
+    def out(self) -> Path:
+        return Path(self.config.out_dir)
+
+    def checkpoint(self) -> None:
+        """Save the model, the optimiser and :attr:`state` (with the config and the torch RNG state)."""
+        state = dict(
+            dataclasses.asdict(self.state),
+            config=dataclasses.asdict(self.config),
+            torch_rng=torch.get_rng_state().tolist(),
+        )
+        path = save_checkpoint(self.out / "checkpoints", self.learner.model, self.optimizer, state)
+        s = self.state
+        self.log(f"checkpoint {path.name} (stage {s.stage}, epoch {s.epoch}, batch {s.batch})")
+
+
+def train(config: TrainConfig, log: Log = print, progress: bool = True) -> Path:
+    """Run (or resume) BC + DAgger (see :mod:`policy.training`); returns ``out_dir/model``."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if config.torch_threads > 0:
+        torch.set_num_threads(config.torch_threads)
+    torch.manual_seed(config.seed)
+
+    sim = load_sim_config(config.sim_config)
+    policy_config = get_variant(config.variant).with_limits(
+        sim.robot.max_linear, sim.robot.max_angular, sim.task.stop_speed
+    )
+    model = NavPolicy(policy_config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    learner = Learner(model, PolicyProcessor(policy_config), ScanGeometry.from_lidar_config(sim.lidar))
+    state, resumed = _resume(config, model, optimizer, log)
+    writer = SummaryWriter(str(out / "tb"), purge_step=state.global_step if resumed else None)
+    run = _Run(config, sim, learner, optimizer, writer, state, log, progress)
+    try:
+        for stage in range(state.stage, 1 + config.dagger_rounds):
+            _run_stage(run, stage)
+        summary = final_eval(learner, sim, config, state.global_step, writer, log, progress)
+        metrics = {"eval_unseen": summary, "collection": state.history, "global_step": state.global_step}
+        save_model(model, policy_config, out / "model", dataclasses.asdict(config), metrics, config.weights_dtype)
+        log(f"model saved to {out / 'model'}")
+    finally:
+        writer.close()
+    return out / "model"
+
+
+def _resume(config: TrainConfig, model: NavPolicy, optimizer: torch.optim.Optimizer, log: Log) -> tuple[Progress, bool]:
+    """Restore the latest checkpoint of ``out_dir`` into ``model`` and ``optimizer`` (and the torch RNG);
+    returns the progress it saved (a fresh one if there is none) and whether there was one."""
+    out = Path(config.out_dir)
+    latest = latest_checkpoint(out / "checkpoints")
+    if latest is None:
+        return Progress(), False
+    checkpoint = load_checkpoint(latest)
+    saved_variant = checkpoint.progress.get("config", {}).get("variant")
+    if saved_variant != config.variant:
+        raise ValueError(f"{latest} is a {saved_variant!r} run; out_dir {out} cannot resume it as {config.variant!r}")
+    checkpoint.restore(model, optimizer)
+    state = Progress(**{f.name: checkpoint.progress[f.name] for f in dataclasses.fields(Progress)})
+    torch.set_rng_state(torch.tensor(checkpoint.progress["torch_rng"], dtype=torch.uint8))
+    log(
+        f"resumed from {latest} (stage {state.stage}, epoch {state.epoch}, "
+        f"batch {state.batch}, step {state.global_step})"
+    )
+    return state, True
+
+
+def _run_stage(run: _Run, stage: int) -> None:
+    """Collect ``stage``'s data, train on everything collected so far, then check the learner closed-loop."""
+    config, state = run.config, run.state
+    _collect(run, stage)
+    dataset = _stage_dataset(run, stage)
+    epochs = config.epochs_bc if stage == 0 else config.epochs_dagger
+    run.log(f"stage {stage}: {dataset.samples} samples in {len(dataset)} sequences, {epochs} epoch(s)")
+    run.learner.model.train()
+    for epoch in range(state.epoch, epochs):
+        _run_epoch(run, dataset, stage, epoch, epochs)
+    if epochs == 0:
+        state.stage, state.epoch, state.batch = stage + 1, 0, 0
+        run.checkpoint()
+    del dataset
+    if config.stage_eval_episodes > 0:
+        stage_eval(run.learner, run.sim, config, stage, run.writer, run.log)
+
+
+def _collect(run: _Run, stage: int) -> None:
+    """Collect ``stage``'s missing shards (on train worlds and phrasings) and record what its data holds."""
+    train_sim = split_config(run.sim, "train", "train")
+    driver = run.learner.model if stage > 0 else None
+    data_dir = run.out / "data"
+    paths = collect_stage(run.config, stage, train_sim, data_dir, driver, run.log, run.progress)
+    stats = episode_stats(run.config, stage, paths)
+    run.state.history[str(stage)] = stats
+    for key, value in stats.items():
+        run.writer.add_scalar(f"{'bc' if stage == 0 else 'dagger'}/{key}", value, stage)
+    run.log(f"stage {stage} data: {stats}")
+
+
+def _stage_dataset(run: _Run, stage: int) -> SequenceDataset:
+    """The sequences ``stage`` trains on, each step weighted for ``near_weight``."""
+    config = run.config
+    episodes = training_episodes(config, stage, run.out / "data")
+    embed_instructions(run.learner.processor, episodes, run.embeddings)
+    dataset = SequenceDataset(episodes, run.embeddings, config.sequence_length, config.burn_in)
+    if config.near_weight > 0:
+        dataset.weights = near_obstacle_weights(
+            dataset.scans,
+            run.learner.geometry,
+            run.sim.robot.radius,
+            config.near_distance,
+            config.near_weight,
+            config.near_half_angle_deg,
+        )
+    return dataset
+
+
+def cosine_lr(base: float, step: int, total: int, final_fraction: float) -> float:
+    """The learning rate at ``step`` of ``total``: a cosine from ``base`` down to ``final_fraction * base``."""
+    fraction = min(1.0, step / max(1, total))
+    return base * (final_fraction + (1.0 - final_fraction) * 0.5 * (1.0 + math.cos(math.pi * fraction)))
+
+
+def _run_epoch(run: _Run, dataset: SequenceDataset, stage: int, epoch: int, epochs: int) -> None:
+    """Train ``epoch`` of ``stage`` from the state's next batch on; checkpoint on the way and at its end."""
+    config, state = run.config, run.state
+    batches = dataset.epoch_batches(np.random.default_rng([config.seed, stage, epoch]), config.batch_sequences)
+    total = epochs * len(batches)
+    desc = f"stage {stage} epoch {epoch}"
+    bar = tqdm(total=len(batches), initial=state.batch, desc=desc, unit="batch", disable=not run.progress)
+    tic, samples, loss = time.perf_counter(), 0, math.nan
+    try:
+        for index in range(state.batch, len(batches)):
+            lr = cosine_lr(config.learning_rate, epoch * len(batches) + index, total, config.lr_final_fraction)
+            loss, parts, trained = _train_step(run, dataset, batches[index], lr)
+            samples += trained
+            state.global_step, state.batch = state.global_step + 1, index + 1
+            _write_step(run.writer, state.global_step, loss, parts, lr)
+            bar.set_postfix(loss=f"{loss:.4f}", action=f"{parts['action']:.4f}")
+            if state.global_step % config.checkpoint_every_steps == 0 and state.batch < len(batches):
+                run.checkpoint()
+            bar.update(1)
+    finally:
+        bar.close()
+    elapsed = time.perf_counter() - tic
+    run.writer.add_scalar("train/samples_per_s", samples / max(elapsed, 1e-9), state.global_step)
+    run.log(
+        f"{desc}: {samples} samples in {elapsed:.1f} s "
+        f"({samples / max(elapsed, 1e-9):.0f} samples/s), last loss {loss:.4f}"
+        if samples
+        else f"{desc}: nothing left to train"
+    )
+    state.epoch, state.batch = epoch + 1, 0
+    if state.epoch == epochs:
+        state.stage, state.epoch = stage + 1, 0
+    run.checkpoint()
+
+
+def _train_step(
+    run: _Run, dataset: SequenceDataset, chunks: np.ndarray, lr: float
+) -> tuple[float, dict[str, float], int]:
+    """One optimiser step at ``lr`` on the sequences ``chunks``; returns the loss, its parts and the
+    number of samples trained on."""
+    config, model, optimizer = run.config, run.learner.model, run.optimizer
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    inputs, labels, valid, weights, burn, aux = make_batch(dataset, chunks, run.learner.processor, run.learner.geometry)
+    loss, parts = sequence_loss(
+        model,
+        inputs,
+        labels,
+        valid,
+        weights,
+        burn,
+        aux,
+        config.aux_weight,
+        config.stop_weight,
+        config.aux_distance_scale,
+    )
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if config.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+    optimizer.step()
+    return loss.item(), parts, int((weights > 0).sum())
+
+
+def _write_step(writer: ScalarWriter, step: int, loss: float, parts: dict[str, float], lr: float) -> None:
+    """The TensorBoard scalars of one optimiser step."""
+    writer.add_scalar("train/loss", loss, step)
+    for name, value in parts.items():
+        writer.add_scalar(f"train/{name}", value, step)
+    writer.add_scalar("train/lr", lr, step)

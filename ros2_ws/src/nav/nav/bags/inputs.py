@@ -1,0 +1,200 @@
+"""Recorded messages -> the inputs of the agent core, for replay evaluation and training from bags.
+
+Pure Python (no ROS): ``rosbags`` decodes a bag's messages into plain objects with the fields of
+the ROS messages; these functions convert them with the same :mod:`perception` calls the agent node
+makes at its edge (:mod:`nav.nodes.msgs`, ``AgentNode._on_scan`` / ``_on_points``), and
+:func:`resolve_inputs` picks, through the topic map of ``configs/bags.yaml``, which recorded topic
+feeds which input. :func:`load_events` reads a bag into one time-ordered list of converted inputs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nav.bags.config import TopicMap
+from nav.bags.reader import BagError, BagInfo, BagReader
+from nav.runtime.config import Topics
+from policy.processing import ScanGeometry
+
+__all__ = ["Event", "InputTopics", "load_events", "resolve_inputs"]
+
+IMAGE = "sensor_msgs/msg/Image"
+COMPRESSED = "sensor_msgs/msg/CompressedImage"
+SCAN = "sensor_msgs/msg/LaserScan"
+CLOUD = "sensor_msgs/msg/PointCloud2"
+STRING = "std_msgs/msg/String"
+ODOM = "nav_msgs/msg/Odometry"
+TWIST = "geometry_msgs/msg/Twist"
+TWIST_STAMPED = "geometry_msgs/msg/TwistStamped"
+
+
+@dataclass(frozen=True)
+class InputTopics:
+    """Which recorded topics feed the agent core, and what that means for the run."""
+
+    camera: tuple[str, ...]
+    scan: str | None
+    points: str | None
+    instruction: str | None
+    odom: str | None
+    reference: str | None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def lidar_only(self) -> bool:
+        return not self.camera
+
+    @property
+    def topics(self) -> list[str]:
+        names = [*self.camera, self.scan, self.points, self.instruction, self.odom, self.reference]
+        return [n for n in names if n]
+
+
+def _candidates(keys: tuple[str, ...], topics: Topics) -> list[str]:
+    return [topics.resolve(k) for k in keys]
+
+
+def resolve_inputs(
+    info: BagInfo, topic_map: TopicMap, topics: Topics, reference: str | None = None, need_reference: bool = True
+) -> InputTopics:
+    """The mapped topics present in the bag (with messages and the right type), or a BagError saying what is missing.
+
+    A bag with none of the mapped topics, without a 2D scan or point cloud, or (with
+    ``need_reference``) without a reference command is an error naming what was looked for and
+    what the bag holds. A bag without a camera runs lidar only (marked in ``notes``).
+    """
+    present = {name: kind for name, (kind, n) in info.topics.items() if n > 0}
+
+    def pick(keys: tuple[str, ...], kinds: set[str]) -> list[str]:
+        return [t for t in _candidates(keys, topics) if present.get(t) in kinds]
+
+    camera = tuple(pick(topic_map.camera, {IMAGE, COMPRESSED}))
+    scans = pick(topic_map.scan, {SCAN})
+    clouds = pick(topic_map.points, {CLOUD})
+    instructions = pick(topic_map.instruction, {STRING})
+    odoms = pick(topic_map.odom, {ODOM})
+    ref_keys = (reference,) if reference else topic_map.reference
+    refs = pick(ref_keys, {TWIST, TWIST_STAMPED})
+    mapped = set(camera) | set(scans) | set(clouds) | set(instructions) | set(odoms) | set(refs)
+    found = info.describe_topics()
+    want_camera, want_scan, want_points = (
+        _candidates(k, topics) for k in (topic_map.camera, topic_map.scan, topic_map.points)
+    )
+    if not mapped:
+        raise BagError(
+            f"{info.path}: none of the mapped topics has messages (looked for camera {want_camera}, "
+            f"scan {want_scan}, points {want_points}); found: {found}"
+        )
+    if not scans and not clouds:
+        raise BagError(
+            f"{info.path}: no 2D scan or point cloud, which every model variant needs (looked for LaserScan on "
+            f"{want_scan}, PointCloud2 on {want_points}); found: {found}"
+        )
+    if need_reference and not refs:
+        raise BagError(
+            f"{info.path}: no reference command to compare with (looked for Twist on {_candidates(ref_keys, topics)}); "
+            f"found: {found}"
+        )
+    notes = []
+    if not camera:
+        notes.append(
+            f"lidar only: no camera in the bag (looked for {want_camera}); the model ran with a blank grey image"
+        )
+    if not scans:
+        notes.append(f"the 2D scan comes from the point cloud {clouds[0]} (no LaserScan in the bag)")
+    return InputTopics(
+        camera=camera,
+        scan=scans[0] if scans else None,
+        points=None if scans else clouds[0],
+        instruction=instructions[0] if instructions else None,
+        odom=odoms[0] if odoms else None,
+        reference=refs[0] if refs else None,
+        notes=tuple(notes),
+    )
+
+
+@dataclass
+class Event:
+    """One recorded input at its log time (seconds), converted for :class:`nav.runtime.agent.AgentCore`."""
+
+    t: float
+    kind: str
+    """``image``, ``scan``, ``instruction``, ``odom`` or ``reference``."""
+    value: Any
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _image(msg: Any, msgtype: str) -> np.ndarray:
+    from perception.camera import decode_compressed, decode_image
+
+    data = np.asarray(msg.data, dtype=np.uint8)
+    if msgtype == COMPRESSED:
+        return decode_compressed(data, msg.format)
+    return decode_image(data, msg.encoding, msg.width, msg.height, msg.step)
+
+
+def _scan(msg: Any) -> tuple[np.ndarray, ScanGeometry] | None:
+    ranges = np.asarray(msg.ranges, dtype=np.float32)
+    inc = float(msg.angle_increment)
+    if ranges.size == 0 or not math.isfinite(inc) or inc <= 0:
+        return None  # the agent node rejects such a scan too
+    return ranges, ScanGeometry(float(msg.angle_min), inc, float(msg.range_min), float(msg.range_max))
+
+
+def _cloud(msg: Any, config: Any) -> tuple[np.ndarray, ScanGeometry]:
+    from perception.pointcloud import cloud_to_scan, points_from_cloud_message
+
+    return cloud_to_scan(points_from_cloud_message(msg), config), ScanGeometry.full_circle(
+        config.beams, config.range_min, config.range_max
+    )
+
+
+def _twist(msg: Any, msgtype: str) -> tuple[float, float]:
+    t = msg.twist if msgtype == TWIST_STAMPED else msg
+    return float(t.linear.x), float(t.angular.z)
+
+
+def load_events(bag: BagReader, inputs: InputTopics) -> tuple[list[Event], dict[str, int]]:
+    """Every mapped message of ``bag``, converted, in log-time order; and how many were rejected, per topic
+    (keyed ``"topic (first error)"``).
+
+    A message the agent node would reject (an undecodable image, an empty scan) is counted and left
+    out, as the node logs and drops it.
+    """
+    from perception.errors import PerceptionError
+
+    cloud_config = None
+    if inputs.points:
+        from perception.pointcloud import CloudScanConfig
+
+        cloud_config = CloudScanConfig()
+    events: list[Event] = []
+    rejected: dict[str, int] = {}
+    first_error: dict[str, str] = {}
+    for topic, msgtype, t_ns, msg in bag.messages(set(inputs.topics)):
+        t = t_ns * 1e-9
+        try:
+            if topic in inputs.camera:
+                events.append(Event(t, "image", _image(msg, msgtype)))
+            elif topic == inputs.scan:
+                scan = _scan(msg)
+                if scan is None:
+                    rejected[topic] = rejected.get(topic, 0) + 1
+                    continue
+                events.append(Event(t, "scan", scan))
+            elif topic == inputs.points:
+                events.append(Event(t, "scan", _cloud(msg, cloud_config)))
+            elif topic == inputs.instruction:
+                events.append(Event(t, "instruction", str(msg.data)))
+            elif topic == inputs.odom:
+                events.append(Event(t, "odom", (float(msg.twist.twist.linear.x), float(msg.twist.twist.angular.z))))
+            elif topic == inputs.reference:
+                events.append(Event(t, "reference", _twist(msg, msgtype)))
+        except (PerceptionError, ValueError) as exc:
+            rejected[topic] = rejected.get(topic, 0) + 1
+            first_error.setdefault(topic, str(exc))
+    return events, {f"{topic} ({first_error.get(topic, 'empty scan')})": n for topic, n in rejected.items()}

@@ -1,0 +1,321 @@
+"""Reading rosbag2 bags (MCAP or sqlite3) with ``rosbags``, and saying clearly what is wrong with a bad one.
+
+Pure Python (no ROS). :class:`BagReader` opens a bag folder through ``rosbags.highlevel.AnyReader``
+as a context manager and yields decoded messages in log-time order. Every problem is a
+:class:`BagError` that names the file and the problem: no such path, an empty file, a folder without
+``metadata.yaml``, a storage file that is truncated or not a bag at all.
+
+**Killed recordings.** The recorder (:mod:`nav.nodes.recorder_node`) writes ``metadata.yaml`` when it starts,
+marked ``custom_data: {nav.recording: in_progress}``, refreshes it at every flush, and rewrites it
+unmarked when it closes. An MCAP file of a recording that was killed has no footer; when the
+metadata carries that mark, the complete records up to the kill are salvaged (only the chunk being
+written is lost) and :attr:`BagInfo.recovered` says so. A truncated MCAP without the mark (a finished
+bag cut short later) is an error.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "IN_PROGRESS",
+    "RECORDING_KEY",
+    "BagError",
+    "BagInfo",
+    "BagReader",
+    "default_typestore",
+]
+
+RECORDING_KEY = "nav.recording"
+"""``custom_data`` key the recorder sets in ``metadata.yaml``."""
+IN_PROGRESS = "in_progress"
+MCAP_MAGIC = b"\x89MCAP0\r\n"
+
+
+class BagError(ValueError):
+    """A bag that cannot be used; the message names the file and the problem."""
+
+
+def default_typestore() -> Any:
+    """The rosbags type store for bags without embedded definitions (the newest ROS 2 distro it knows)."""
+    from rosbags.typesys import Stores, get_typestore
+
+    store = getattr(Stores, "ROS2_KILTED", None) or Stores.ROS2_JAZZY
+    return get_typestore(store)
+
+
+@dataclass(frozen=True)
+class BagInfo:
+    path: Path
+    storage: str
+    """``mcap`` or ``sqlite3``."""
+    topics: dict[str, tuple[str, int]]
+    """topic -> (message type, message count)."""
+    start_ns: int
+    end_ns: int
+    recovered: bool = False
+    """Salvaged from a recording that did not close (killed)."""
+    notes: tuple[str, ...] = ()
+
+    @property
+    def duration_s(self) -> float:
+        return max(0, self.end_ns - self.start_ns) * 1e-9
+
+    @property
+    def message_count(self) -> int:
+        return sum(count for _, count in self.topics.values())
+
+    def describe_topics(self) -> str:
+        if not self.topics:
+            return "no topics"
+        return ", ".join(f"{name} ({kind.rsplit('/', 1)[-1]}, {n})" for name, (kind, n) in sorted(self.topics.items()))
+
+
+@dataclass
+class _Salvaged:
+    """Messages recovered from an unfinished MCAP file."""
+
+    channels: dict[int, tuple[str, str]] = field(default_factory=dict)
+    """channel id -> (topic, message type)."""
+    messages: list[tuple[int, int, bytes]] = field(default_factory=list)
+    """(log time ns, channel id, CDR bytes)."""
+    complete_bytes: int = 0
+    total_bytes: int = 0
+
+
+def _bag_folder(path: Path) -> Path:
+    if not path.exists():
+        raise BagError(f"{path}: no such bag (file or folder)")
+    if path.is_file():
+        if path.stat().st_size == 0:
+            raise BagError(f"{path}: empty file, not a bag")
+        if not (path.parent / "metadata.yaml").exists():
+            raise BagError(
+                f"{path.parent / 'metadata.yaml'}: missing; a rosbag2 bag is a folder holding metadata.yaml "
+                f"beside its storage file {path.name}"
+            )
+        return path.parent
+    if not (path / "metadata.yaml").exists():
+        found = sorted(p.name for p in path.iterdir())[:10]
+        raise BagError(
+            f"{path / 'metadata.yaml'}: missing, so {path} is not a readable rosbag2 bag (found: {found or 'nothing'})"
+        )
+    return path
+
+
+def _read_metadata(folder: Path) -> dict[str, Any]:
+    meta_path = folder / "metadata.yaml"
+    try:
+        data = yaml.safe_load(meta_path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise BagError(f"{meta_path}: unreadable metadata ({exc})") from exc
+    info = data.get("rosbag2_bagfile_information") if isinstance(data, dict) else None
+    if not isinstance(info, dict):
+        raise BagError(f"{meta_path}: not rosbag2 metadata (no rosbag2_bagfile_information)")
+    return info
+
+
+def _mcap_finished(path: Path) -> bool:
+    size = path.stat().st_size
+    if size < 16:
+        return False
+    with path.open("rb") as f:
+        f.seek(-8, 2)
+        return f.read(8) == MCAP_MAGIC
+
+
+def _decompress(data: bytes, compression: str, size: int) -> bytes:
+    if compression == "":
+        return data
+    if compression == "zstd":
+        try:
+            from compression import zstd  # type: ignore[import-not-found]
+        except ImportError:
+            from backports import zstd  # type: ignore[import-not-found,no-redef]
+        return bytes(zstd.decompress(data))
+    if compression == "lz4":
+        import lz4.frame
+
+        return bytes(lz4.frame.decompress(data))
+    raise ValueError(f"unsupported chunk compression {compression!r}")
+
+
+def _string(buf: bytes, pos: int) -> tuple[str, int]:
+    (n,) = struct.unpack_from("<I", buf, pos)
+    return buf[pos + 4 : pos + 4 + n].decode("utf-8"), pos + 4 + n
+
+
+def _records(buf: bytes, pos: int, out: _Salvaged, schemas: dict[int, str], top: bool) -> int:
+    """Parse records from ``pos``; returns where the complete records end."""
+    while pos + 9 <= len(buf):
+        op = buf[pos]
+        (size,) = struct.unpack_from("<Q", buf, pos + 1)
+        body_start, end = pos + 9, pos + 9 + size
+        if end > len(buf):
+            break  # the record being written when the recording was killed
+        if op == 0x03:  # schema
+            (sid,) = struct.unpack_from("<H", buf, body_start)
+            schemas[sid], _ = _string(buf, body_start + 2)
+        elif op == 0x04:  # channel
+            cid, sid = struct.unpack_from("<HH", buf, body_start)
+            topic, _ = _string(buf, body_start + 4)
+            out.channels[cid] = (topic, schemas.get(sid, ""))
+        elif op == 0x05:  # message
+            (cid,) = struct.unpack_from("<H", buf, body_start)
+            (log_time,) = struct.unpack_from("<Q", buf, body_start + 6)
+            out.messages.append((log_time, cid, bytes(buf[body_start + 22 : end])))
+        elif op == 0x06 and top:  # chunk
+            uncompressed = struct.unpack_from("<Q", buf, body_start + 16)[0]
+            compression, p = _string(buf, body_start + 28)
+            (csize,) = struct.unpack_from("<Q", buf, p)
+            inner = _decompress(buf[p + 8 : p + 8 + csize], compression, uncompressed)
+            _records(inner, 0, out, schemas, top=False)
+        elif op == 0x02:  # footer: the file is finished after all
+            break
+        pos = end
+    return pos
+
+
+def salvage_mcap(path: Path) -> _Salvaged:
+    """Every complete record of an MCAP file that has no footer (a killed recording)."""
+    buf = path.read_bytes()
+    if not buf.startswith(MCAP_MAGIC):
+        raise BagError(f"{path}: not an MCAP file (bad magic bytes)")
+    out = _Salvaged(total_bytes=len(buf))
+    try:
+        out.complete_bytes = _records(buf, len(MCAP_MAGIC), out, {}, top=True)
+    except (struct.error, ValueError, UnicodeDecodeError) as exc:
+        raise BagError(f"{path}: damaged MCAP record while recovering an unfinished recording ({exc})") from exc
+    out.messages.sort(key=lambda m: m[0])
+    return out
+
+
+class BagReader:
+    """``with BagReader(path) as bag:`` then :attr:`info` and :meth:`messages`.
+
+    ``path`` is a bag folder (or its storage file). Raises :class:`BagError` on entry for any bag
+    that cannot be read.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.folder = _bag_folder(self.path)
+        self._reader: Any = None
+        self._salvaged: _Salvaged | None = None
+        self._typestore: Any = None
+        self.info: BagInfo | None = None
+
+    def __enter__(self) -> BagReader:
+        from rosbags.highlevel import AnyReader, AnyReaderError
+
+        meta = _read_metadata(self.folder)
+        storage = str(meta.get("storage_identifier", ""))
+        files = [self.folder / str(p) for p in meta.get("relative_file_paths") or []]
+        if not files:
+            raise BagError(f"{self.folder / 'metadata.yaml'}: lists no storage file")
+        for file in files:
+            if not file.exists():
+                raise BagError(f"{file}: storage file listed in metadata.yaml is missing")
+            if file.stat().st_size == 0:
+                raise BagError(f"{file}: empty file, no messages")
+        custom = meta.get("custom_data") or {}
+        in_progress = isinstance(custom, dict) and custom.get(RECORDING_KEY) == IN_PROGRESS
+        self._typestore = default_typestore()
+        if storage == "mcap":
+            for file in files:
+                with file.open("rb") as f:
+                    if f.read(8) != MCAP_MAGIC:
+                        raise BagError(f"{file}: not an MCAP file (bad magic bytes)")
+            unfinished = [f for f in files if not _mcap_finished(f)]
+            if unfinished and not in_progress:
+                raise BagError(
+                    f"{unfinished[0]}: truncated MCAP (no footer at the end of its "
+                    f"{unfinished[0].stat().st_size} bytes): the file was cut short or never closed"
+                )
+            if unfinished:
+                return self._open_salvaged(files)
+        try:
+            self._reader = AnyReader([self.folder], default_typestore=self._typestore)
+            self._reader.open()
+        except (AnyReaderError, OSError, ValueError, KeyError) as exc:
+            self._reader = None
+            raise BagError(f"{files[0]}: cannot read the bag: {exc}") from exc
+        topics: dict[str, tuple[str, int]] = {}
+        for conn in self._reader.connections:
+            kind, n = topics.get(conn.topic, (conn.msgtype, 0))
+            topics[conn.topic] = (kind, n + conn.msgcount)
+        notes = ("recording did not close: messages up to its last flush",) if in_progress else ()
+        self.info = BagInfo(
+            self.folder, storage, topics, self._reader.start_time, self._reader.end_time, in_progress, notes
+        )
+        return self
+
+    def _open_salvaged(self, files: list[Path]) -> BagReader:
+        merged = _Salvaged()
+        notes = []
+        for file in files:
+            part = salvage_mcap(file)
+            offset = max(merged.channels, default=0) if len(files) > 1 else 0
+            merged.channels.update({cid + offset: v for cid, v in part.channels.items()})
+            merged.messages.extend((t, cid + offset, d) for t, cid, d in part.messages)
+            lost = part.total_bytes - part.complete_bytes
+            notes.append(
+                f"{file.name}: unfinished recording recovered, {lost} trailing bytes of an incomplete chunk lost"
+            )
+        merged.messages.sort(key=lambda m: m[0])
+        self._salvaged = merged
+        counts: dict[str, tuple[str, int]] = {topic: (kind, 0) for topic, kind in merged.channels.values()}
+        for _, cid, _ in merged.messages:
+            topic, kind = merged.channels[cid]
+            counts[topic] = (kind, counts[topic][1] + 1)
+        times = [m[0] for m in merged.messages]
+        self.info = BagInfo(
+            self.folder, "mcap", counts, min(times, default=0), max(times, default=0), True, tuple(notes)
+        )
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def raw_messages(self, topics: Collection[str] | None = None) -> Iterator[tuple[str, str, int, bytes]]:
+        """``(topic, message type, log time ns, CDR bytes)`` in log-time order."""
+        if self._salvaged is not None:
+            for t, cid, data in self._salvaged.messages:
+                topic, kind = self._salvaged.channels[cid]
+                if topics is None or topic in topics:
+                    yield topic, kind, t, data
+            return
+        if self._reader is None:
+            raise RuntimeError("use BagReader as a context manager")
+        conns = [c for c in self._reader.connections if topics is None or c.topic in topics]
+        if not conns:
+            return
+        try:
+            for conn, t, raw in self._reader.messages(connections=conns):
+                yield conn.topic, conn.msgtype, t, raw
+        except Exception as exc:  # rosbags raises its own errors for damaged chunks
+            raise BagError(f"{self.folder}: damaged data while reading messages: {exc}") from exc
+
+    def deserialize(self, raw: bytes, msgtype: str) -> Any:
+        try:
+            if self._reader is not None:
+                return self._reader.deserialize(raw, msgtype)
+            return self._typestore.deserialize_cdr(raw, msgtype)
+        except Exception as exc:
+            raise BagError(f"{self.folder}: cannot decode a {msgtype} message: {exc}") from exc
+
+    def messages(self, topics: Collection[str] | None = None) -> Iterator[tuple[str, str, int, Any]]:
+        """``(topic, message type, log time ns, decoded message)`` in log-time order."""
+        for topic, kind, t, raw in self.raw_messages(topics):
+            yield topic, kind, t, self.deserialize(raw, kind)

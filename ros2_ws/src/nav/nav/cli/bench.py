@@ -1,0 +1,79 @@
+"""``nav bench sim | encoder | loop``: the benchmarks (:mod:`nav.bench`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from nav.cli.common import add_command, fail, log_for, options, print_json
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    bench = sub.add_parser("bench", help="benchmarks")
+    targets = bench.add_subparsers(dest="target", required=True)
+    bsim = add_command(targets, "sim", run_sim, "env steps/s against the bare PyBullet floor", "bench sim")
+    bsim.add_argument("--steps", type=int, help="env steps per timed round")
+    bsim.add_argument("--rounds", type=int, help="timed rounds (the median is reported)")
+    bsim.add_argument("--vector-envs", type=int, help="envs in the AsyncVectorEnv run")
+    bsim.add_argument("--json", action="store_true")
+    benc = add_command(
+        targets,
+        "encoder",
+        run_encoder,
+        "parameters and per-step CPU/GPU latency of each policy variant",
+        "bench encoder",
+    )
+    benc.add_argument("--iters", type=int, help="timed control steps per variant")
+    benc.add_argument("--variants", nargs="+", help="variant names (default: all in configs/models.yaml)")
+    benc.add_argument(
+        "--threads",
+        type=int,
+        help="torch CPU threads (default 0: every core; the agent node runs with ros.yaml agent.torch_threads)",
+    )
+    benc.add_argument("--json", action="store_true")
+    bloop = add_command(
+        targets,
+        "loop",
+        run_loop,
+        "sensor in -> Twist out through the agent node over DDS, per variant, against the rclpy floor",
+        "bench loop",
+    )
+    bloop.add_argument("--seconds", type=float, help="measured seconds per variant (and the floor)")
+    bloop.add_argument("--variants", nargs="+", help="variant names (default: all in configs/models.yaml)")
+    bloop.add_argument(
+        "--models-dir", type=Path, help="model folders (default: agent.models_dir); untrained stand-ins if missing"
+    )
+    bloop.add_argument("--json", action="store_true", help="end with one line of JSON (progress goes to stderr)")
+
+
+def _show(args: argparse.Namespace, result: dict, table: str) -> int:
+    if getattr(args, "json", False):
+        print_json(result)
+    else:
+        print(table)
+    return 0
+
+
+def run_sim(args: argparse.Namespace) -> int:
+    from nav.bench.simulator import SimBenchConfig, bench_sim, format_table
+
+    result = bench_sim(SimBenchConfig(**options(args, "steps", "rounds", "vector_envs")))
+    return _show(args, result, format_table(result))
+
+
+def run_encoder(args: argparse.Namespace) -> int:
+    from nav.bench.encoder import EncoderBenchConfig, bench_encoder, format_table
+
+    result = bench_encoder(EncoderBenchConfig(**options(args, "iters", "variants", "threads")))
+    return _show(args, result, format_table(result))
+
+
+def run_loop(args: argparse.Namespace) -> int:
+    from nav.bench.loop import LoopBenchConfig, bench_loop, format_table
+
+    config = LoopBenchConfig(**options(args, "seconds", "variants", "models_dir"))
+    try:
+        result = bench_loop(config, log=log_for(args))
+    except RuntimeError as exc:  # the agent or the echo node died, or did not drive
+        return fail(args, exc)
+    return _show(args, result, format_table(result))

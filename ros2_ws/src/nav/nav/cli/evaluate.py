@@ -1,0 +1,75 @@
+"""``nav eval`` and ``nav teacher-eval``: closed-loop evaluation in simulation (:mod:`policy.evaluation`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from nav.cli.common import add_command, log_for, options, print_json
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    teval = add_command(
+        sub, "teacher-eval", run_teacher_eval, "success rate, SPL and collisions of the privileged teacher"
+    )
+    teval.add_argument("--episodes", type=int)
+    teval.add_argument("--seed", type=int)
+    teval.add_argument("--world-split", choices=["train", "unseen"])
+    teval.add_argument("--instruction-split", choices=["train", "heldout"])
+    teval.add_argument("--no-progress", action="store_true")
+    teval.add_argument("--json", action="store_true")
+
+    ev = add_command(sub, "eval", run_eval, "closed-loop evaluation of a model beside the teacher and the baselines")
+    ev.add_argument(
+        "--variant",
+        default="medium",
+        help="model variant (models/<variant>) or teacher/classical/random; several comma-separated (the JSON's "
+        "top-level figures are the first one's); a '+guard' suffix (medium+guard) runs it behind the robot's "
+        "collision guard (ros.yaml guard), as the mux does",
+    )
+    ev.add_argument("--models-dir", type=Path, help="where <variant>/ model folders are (default: models/)")
+    ev.add_argument("--split", choices=["train", "unseen", "heldout"])
+    ev.add_argument("--episodes", type=int)
+    ev.add_argument("--seed", type=int)
+    ev.add_argument("--workers", type=int, help="processes the episodes are spread over")
+    ev.add_argument("--no-baselines", action="store_true", help="evaluate the variant alone")
+    ev.add_argument("--json", action="store_true", help="end with one line of JSON (progress goes to stderr)")
+
+
+def run_teacher_eval(args: argparse.Namespace) -> int:
+    from policy.evaluation import EvalConfig, evaluate_teacher
+
+    given = options(args, "episodes", "seed", "world_split", "instruction_split")
+    summary = evaluate_teacher(EvalConfig(**given, progress=not getattr(args, "no_progress", False)))
+    if getattr(args, "json", False):
+        print_json(summary)
+    else:
+        for key, value in summary.items():
+            print(f"{key:>18}: {value}")
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from policy.evaluation import REFERENCE_CONTROLLERS, EvalTableConfig, evaluate_controller, format_rows
+
+    log = log_for(args)
+    variants = [v.strip() for v in args.variant.split(",") if v.strip()]
+    baselines = [] if getattr(args, "no_baselines", False) else [c for c in REFERENCE_CONTROLLERS if c not in variants]
+    config = EvalTableConfig(
+        controllers=tuple(variants + baselines), **options(args, "split", "episodes", "seed", "workers", "models_dir")
+    )
+    rows = []
+    for name in config.controllers:
+        log(f"eval: {name} on {config.episodes} {config.split} episodes (seed {config.seed})")
+        rows.append(evaluate_controller(name, config))
+        row = rows[-1]
+        log(f"  success {row['success_rate']:.3f}, SPL {row['spl']:.3f}, collisions {row['collision_rate']:.3f}")
+    log(format_rows(rows, config.split))
+    result = {**rows[0], "split": config.split, "seed": config.seed, "table": rows}
+    teacher = next((r for r in rows if r["controller"] == "teacher"), None)
+    if teacher is not None and teacher["success_rate"] > 0:
+        result["teacher_success_rate"] = teacher["success_rate"]
+        result["ratio_to_teacher"] = round(rows[0]["success_rate"] / teacher["success_rate"], 3)
+    if getattr(args, "json", False):
+        print_json(result)
+    return 0

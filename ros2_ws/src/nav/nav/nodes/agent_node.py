@@ -1,0 +1,263 @@
+"""The agent node: camera, lidar and instruction in; a navigation Twist out at a fixed control rate.
+
+A thin rclpy wrapper over :class:`nav.runtime.agent.AgentCore` (the decisions live there)::
+
+    python -m nav.nodes.agent_node --ros-args -r __node:=agent -p config:=/path/ros.yaml
+
+* Subscribes to ``topics.camera`` (sensor_msgs/Image) and ``topics.camera_compressed``
+  (CompressedImage), ``topics.scan`` (LaserScan) or, with ``agent.use_point_cloud``,
+  ``topics.points`` (PointCloud2, turned into the same 2D scan), ``topics.odom`` (Odometry),
+  ``topics.instruction`` (String, taken at once) and ``topics.variant`` (String: the model variant
+  to run, from the resource monitor or a human). Sensors use best-effort, keep-last-1 QoS.
+* Publishes geometry_msgs/Twist on ``topics.cmd_nav`` every tick; zero, with a log line saying
+  why, whenever an input is missing or stale, the instruction is unusable or the model fails.
+* Publishes diagnostic_msgs/DiagnosticArray on ``topics.diagnostics``: state, variant, the reason
+  for a stop, and per-tick timing (p50/p99 over the last ticks, deadline misses).
+* Publishes one diagnostic_msgs/DiagnosticStatus per tick on ``topics.agent_timing`` (for the
+  resource monitor): ``variant``, ``tick_ms`` (the tick's compute time) and ``inferred`` (whether
+  the model ran, or the tick gave zero without it).
+* Every model variant found under ``agent.models_dir`` is loaded at start-up (and the sentence
+  encoder with them), so a switch costs nothing on the control path.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Twist
+from nav_msgs.msg import Odometry
+from rclpy.node import Node
+from sensor_msgs.msg import CompressedImage, Image, LaserScan, PointCloud2
+from std_msgs.msg import String
+
+from nav.nodes.common import COMMAND_QOS, EVENT_QOS, SENSOR_QOS, STATUS_QOS, declare_config, flush, run_node
+from nav.nodes.msgs import compressed_to_rgb, image_to_rgb, scan_to_arrays, twist
+from nav.runtime.agent import AgentCore, TickResult, Timeouts
+from nav.runtime.config import resolve_models_dir
+from perception.errors import PerceptionError
+from policy.configuration import load_variants
+from policy.controller import PolicyController
+from policy.processing import ScanGeometry
+
+__all__ = ["AgentNode", "load_controllers", "main"]
+
+TIMING_WINDOW = 100
+"""Ticks over which the reported latency percentiles are taken."""
+
+
+def load_controllers(models_dir: Path, encoder: object | None = None) -> dict[str, PolicyController]:
+    """A :class:`PolicyController` for every declared variant that has a model folder in ``models_dir``.
+
+    Each starts with the robot's scan geometry (the robot profile's lidar); every scan the agent takes
+    brings its own (:meth:`nav.runtime.agent.AgentCore.on_scan`).
+    """
+    controllers = {}
+    for name in load_variants():
+        folder = models_dir / name
+        if (folder / "manifest.json").exists():
+            controllers[name] = PolicyController.from_directory(
+                folder,
+                ScanGeometry.from_profile(),
+                encoder=encoder,  # type: ignore[arg-type]
+            )
+    return controllers
+
+
+class AgentNode(Node):
+    def __init__(self) -> None:
+        super().__init__("agent")
+        config = declare_config(self)
+        self.config = config
+        agent, topics = config.agent, config.topics
+        models_dir = resolve_models_dir(self.declare_parameter("models_dir", agent.models_dir).value)
+        variant = self.declare_parameter("variant", agent.variant).value
+        self.period = 1.0 / agent.control_hz
+
+        import torch
+
+        from perception.language import default_encoder
+
+        torch.set_num_threads(agent.torch_threads)
+        t0 = time.perf_counter()
+        encoder = default_encoder()
+        controllers = load_controllers(models_dir, encoder)
+        self.core: AgentCore | None = None
+        self._startup_error: str | None = None
+        if not controllers:
+            self._startup_error = f"no model files under {models_dir} (expected <variant>/manifest.json)"
+        elif variant not in controllers:
+            self._startup_error = f"variant {variant!r} has no model under {models_dir}; found {sorted(controllers)}"
+        else:
+            self.core = AgentCore(controllers, variant, Timeouts(agent.camera_timeout, agent.scan_timeout))
+        if self._startup_error:
+            self.get_logger().error(f"{self._startup_error}: publishing zero velocity")
+        else:
+            self.get_logger().info(
+                f"loaded variants {sorted(controllers)} in {time.perf_counter() - t0:.1f} s; running {variant!r}"
+            )
+
+        self._cloud_config = None
+        self.create_subscription(Image, topics.camera, self._on_image, SENSOR_QOS)
+        self.create_subscription(CompressedImage, topics.camera_compressed, self._on_compressed, SENSOR_QOS)
+        if agent.use_point_cloud:
+            from perception.pointcloud import CloudScanConfig
+
+            self._cloud_config = CloudScanConfig()
+            self.create_subscription(PointCloud2, topics.points, self._on_points, SENSOR_QOS)
+        else:
+            self.create_subscription(LaserScan, topics.scan, self._on_scan, SENSOR_QOS)
+        self.create_subscription(Odometry, topics.odom, self._on_odom, SENSOR_QOS)
+        self.create_subscription(String, topics.instruction, self._on_instruction, EVENT_QOS)
+        self.create_subscription(String, topics.variant, self._on_variant, EVENT_QOS)
+        self._cmd = self.create_publisher(Twist, topics.cmd_nav, COMMAND_QOS)
+        self._diag = self.create_publisher(DiagnosticArray, topics.diagnostics, STATUS_QOS)
+        self._timing = self.create_publisher(DiagnosticStatus, topics.agent_timing, STATUS_QOS)
+
+        self._last_reason: str | None = "starting"
+        self._tick_ms: deque[float] = deque(maxlen=TIMING_WINDOW)
+        self._misses = 0
+        self._ticks = 0
+        self._last_tick: TickResult | None = None
+        self.create_timer(self.period, self._tick)
+        self.create_timer(1.0, self._publish_diagnostics)
+
+    # ------------------------------------------------------------------ inputs (edge conversions)
+    def _on_image(self, msg: Image) -> None:
+        self._take_image(image_to_rgb, msg)
+
+    def _on_compressed(self, msg: CompressedImage) -> None:
+        self._take_image(compressed_to_rgb, msg)
+
+    def _take_image(self, decode, msg) -> None:  # type: ignore[no-untyped-def]
+        if self.core is None:
+            return
+        try:
+            self.core.on_image(decode(msg))
+        except PerceptionError as exc:
+            self.get_logger().error(f"camera message rejected: {exc}", throttle_duration_sec=2.0)
+
+    def _on_scan(self, msg: LaserScan) -> None:
+        if self.core is None:
+            return
+        scan = scan_to_arrays(msg)
+        if scan.ranges.size == 0 or not np.isfinite(scan.angle_increment) or scan.angle_increment <= 0:
+            self.get_logger().error(
+                "scan rejected: empty or with a non-positive angle_increment", throttle_duration_sec=2.0
+            )
+            return
+        geometry = ScanGeometry(scan.angle_min, scan.angle_increment, scan.range_min, scan.range_max)
+        self.core.on_scan(scan.ranges, geometry)
+
+    def _on_points(self, msg: PointCloud2) -> None:
+        if self.core is None:
+            return
+        from perception.pointcloud import cloud_to_scan, points_from_cloud_message
+
+        try:
+            ranges = cloud_to_scan(points_from_cloud_message(msg), self._cloud_config)
+        except PerceptionError as exc:
+            self.get_logger().error(f"point cloud rejected: {exc}", throttle_duration_sec=2.0)
+            return
+        cfg = self._cloud_config
+        self.core.on_scan(ranges, ScanGeometry.full_circle(cfg.beams, cfg.range_min, cfg.range_max))
+
+    def _on_odom(self, msg: Odometry) -> None:
+        if self.core is not None:
+            self.core.on_odom(msg.twist.twist.linear.x, msg.twist.twist.angular.z)
+
+    def _on_instruction(self, msg: String) -> None:
+        if self.core is None:
+            return
+        try:
+            text = self.core.offer_instruction(msg.data)
+        except PerceptionError as exc:
+            self.get_logger().error(f"instruction rejected, stopping: {exc}")
+            return
+        if text is None:
+            return  # the same instruction republished: the memory stays
+        self.get_logger().info(f"new instruction: {text!r}")
+
+    def _on_variant(self, msg: String) -> None:
+        if self.core is None:
+            return
+        try:
+            self.core.request_variant(msg.data.strip())
+        except ValueError as exc:
+            self.get_logger().error(f"variant switch refused: {exc}")
+            return
+        self.get_logger().info(f"switching to variant {msg.data.strip()!r} at the next tick")
+
+    # ------------------------------------------------------------------ control tick
+    def _tick(self) -> None:
+        t0 = time.perf_counter()
+        result = TickResult(0.0, 0.0, "none", self._startup_error) if self.core is None else self.core.tick()
+        self._cmd.publish(twist(result.linear, result.angular))
+        elapsed_ms = (time.perf_counter() - t0) * 1000.0
+        self._tick_ms.append(elapsed_ms)
+        self._ticks += 1
+        if elapsed_ms > self.period * 1000.0:
+            self._misses += 1
+        self._last_tick = result
+        self._publish_timing(result, elapsed_ms)
+        # Log a change of state once: "camera stale (0.58 s old ...)" and "(0.68 s old ...)" are one state.
+        state = None if result.reason is None else result.reason.split(" (", 1)[0]
+        if state != self._last_reason:
+            if result.reason is None:
+                self.get_logger().info(f"driving with variant {result.variant!r}")
+            else:
+                self.get_logger().warning(f"zero velocity: {result.reason}")
+            self._last_reason = state
+
+    def _publish_timing(self, result: TickResult, elapsed_ms: float) -> None:
+        status = DiagnosticStatus(name="nav: agent tick", hardware_id="agent")
+        status.level = DiagnosticStatus.OK if result.ok else DiagnosticStatus.WARN
+        status.values = [
+            KeyValue(key="variant", value=result.variant),
+            KeyValue(key="tick_ms", value=f"{elapsed_ms:.3f}"),
+            KeyValue(key="inferred", value="true" if result.ok else "false"),
+        ]
+        self._timing.publish(status)
+
+    def _publish_diagnostics(self) -> None:
+        result = self._last_tick
+        times = np.array(self._tick_ms) if self._tick_ms else np.zeros(1)
+        status = DiagnosticStatus()
+        status.name = "nav: agent"
+        status.hardware_id = "agent"
+        if result is None or result.reason is not None:
+            status.level = DiagnosticStatus.WARN
+            status.message = result.reason if result is not None and result.reason else "starting"
+        else:
+            status.level = DiagnosticStatus.OK
+            status.message = "driving"
+        values = {
+            "variant": result.variant if result is not None else "none",
+            "reason": (result.reason or "") if result is not None else "starting",
+            "tick_p50_ms": f"{np.percentile(times, 50):.2f}",
+            "tick_p99_ms": f"{np.percentile(times, 99):.2f}",
+            "deadline_ms": f"{self.period * 1000.0:.1f}",
+            "deadline_misses": str(self._misses),
+            "ticks": str(self._ticks),
+        }
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        msg = DiagnosticArray()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.status = [status]
+        self._diag.publish(msg)
+
+    def on_shutdown(self) -> None:
+        self._cmd.publish(twist(0.0, 0.0))
+        flush(self._cmd)
+
+
+def main(args: Sequence[str] | None = None) -> int:
+    return run_node(AgentNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,174 @@
+"""The agent's decision core (pure Python, no ROS): newest inputs in, one command per control tick.
+
+The ROS node (``nav.nodes.agent_node``) converts messages at the edge and calls :class:`AgentCore`. Every
+tick either runs the policy on the newest camera image, scan and instruction, or, when in doubt,
+returns zero velocity with the reason: no instruction yet, an input missing or older than its
+staleness limit, no model for the variant, or an error inside the model. Model variants are
+preloaded, so a switch happens between two ticks without a load on the control path; the new
+variant starts with an empty memory (hidden sizes differ between variants).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from perception.errors import PerceptionError
+from perception.language import normalise_instruction
+from policy.controller import PolicyController
+from policy.processing import ScanGeometry
+
+ZERO = (0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    camera: float
+    scan: float
+
+
+@dataclass
+class TickResult:
+    linear: float
+    angular: float
+    variant: str
+    reason: str | None
+    """Why the command is zero; ``None`` when the policy produced it."""
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+@dataclass
+class _Stamped:
+    value: Any
+    t: float
+
+
+class AgentCore:
+    """Holds the newest inputs and the preloaded policies; :meth:`tick` gives the command."""
+
+    def __init__(
+        self,
+        controllers: Mapping[str, PolicyController],
+        variant: str,
+        timeouts: Timeouts,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not controllers:
+            raise ValueError("the agent needs at least one loaded model variant")
+        if variant not in controllers:
+            raise ValueError(f"variant {variant!r} is not loaded; loaded: {sorted(controllers)}")
+        self.controllers = dict(controllers)
+        self.variant = variant
+        self.timeouts = timeouts
+        self.clock = clock
+        self._pending_variant: str | None = None
+        self._image: _Stamped | None = None
+        self._scan: _Stamped | None = None
+        self._odom = np.zeros(2, dtype=np.float32)
+        self.instruction: str | None = None
+        self._no_instruction = "no instruction yet"
+
+    # ------------------------------------------------------------------ inputs
+    def on_image(self, rgb: np.ndarray, now: float | None = None) -> None:
+        self._image = _Stamped(rgb, self._now(now))
+
+    def on_scan(self, ranges: np.ndarray, geometry: ScanGeometry, now: float | None = None) -> None:
+        self._scan = _Stamped((np.asarray(ranges, dtype=np.float32), geometry), self._now(now))
+
+    def on_odom(self, linear: float, angular: float) -> None:
+        values = np.array([linear, angular], dtype=np.float32)
+        self._odom = np.where(np.isfinite(values), values, 0.0).astype(np.float32)
+
+    def on_instruction(self, text: str) -> str:
+        """Take a new instruction at once (memory cleared).
+
+        An unusable one (empty, too long, naming no object the policy knows) raises PerceptionError
+        and stops the robot: driving on toward the previous goal after the human asked for something
+        else would be wrong. A usable one is grounded and embedded here, off the control tick.
+        """
+        try:
+            normalised = normalise_instruction(text)
+            processor = getattr(self.controllers[self.variant], "processor", None)
+            if processor is not None:  # a learned policy (reference controllers read the text themselves)
+                processor.text(normalised)
+        except PerceptionError as exc:
+            self.instruction = None
+            self._no_instruction = f"instruction rejected: {exc}"
+            raise
+        self.instruction = normalised
+        for controller in self.controllers.values():
+            controller.reset()
+        return normalised
+
+    def offer_instruction(self, text: str) -> str | None:
+        """An instruction as it arrives on the topic: the same one again keeps the memory.
+
+        The sim republishes its instruction every few seconds and a latched topic delivers it again to
+        a late subscriber: that is no new goal, so the memory stays (``None`` is returned). Any other
+        text goes to :meth:`on_instruction` (memory cleared, the normalised text returned; an
+        unusable one raises PerceptionError). The agent node and ``nav replay-eval`` both use this.
+        """
+        if self.instruction is not None:
+            try:
+                if normalise_instruction(text) == self.instruction:
+                    return None
+            except PerceptionError:
+                pass  # unusable: on_instruction rejects it and stops the robot
+        return self.on_instruction(text)
+
+    def request_variant(self, name: str) -> None:
+        """Switch to ``name`` at the next tick (it must be preloaded)."""
+        if name not in self.controllers:
+            raise ValueError(f"variant {name!r} is not loaded; loaded: {sorted(self.controllers)}")
+        self._pending_variant = name
+
+    # ------------------------------------------------------------------ decision
+    def tick(self, now: float | None = None) -> TickResult:
+        now = self._now(now)
+        if self._pending_variant is not None and self._pending_variant != self.variant:
+            self.variant = self._pending_variant
+            self.controllers[self.variant].reset()
+        self._pending_variant = None
+        reason = self._doubt(now)
+        if reason is not None:
+            return TickResult(*ZERO, self.variant, reason)
+        controller = self.controllers[self.variant]
+        ranges, geometry = self._scan.value  # type: ignore[union-attr]
+        controller.geometry = geometry
+        obs = {"image": self._image.value, "scan": ranges, "instruction": self.instruction, "odom": self._odom}  # type: ignore[union-attr]
+        t0 = time.perf_counter()
+        try:
+            command = controller.act(obs)
+        except (PerceptionError, ValueError, RuntimeError) as exc:
+            return TickResult(*ZERO, self.variant, f"model error: {exc}")
+        inference_ms = (time.perf_counter() - t0) * 1000.0
+        linear, angular = float(command[0]), float(command[1])
+        if not (math.isfinite(linear) and math.isfinite(angular)):
+            return TickResult(*ZERO, self.variant, "model produced a non-finite command")
+        return TickResult(linear, angular, self.variant, None, {"inference_ms": inference_ms})
+
+    def _doubt(self, now: float) -> str | None:
+        if self.instruction is None:
+            return self._no_instruction
+        for name, stamped, limit in (
+            ("camera", self._image, self.timeouts.camera),
+            ("scan", self._scan, self.timeouts.scan),
+        ):
+            if stamped is None:
+                return f"no {name} message yet"
+            age = now - stamped.t
+            if age > limit:
+                return f"{name} stale ({age:.2f} s old > {limit:.2f} s)"
+        return None
+
+    def _now(self, now: float | None) -> float:
+        return self.clock() if now is None else now
