@@ -80,7 +80,7 @@ class PolicyConfig:
     to repeat itself and never starts driving from a standstill (the copycat shortcut)."""
     max_linear: float = 0.5
     """Linear speed (m/s) that a normalised action of 1 means; also scales the odometry input.
-    The robot's limit lives in ``configs/sim.yaml`` (``robot.max_linear``): a trainer copies it in
+    The robot's limit lives in ``configs/robot.yaml`` (``max_linear``): a trainer copies it in
     with :meth:`with_limits`, and the saved manifest records the value the model was trained with."""
     max_angular: float = 1.5
     """Turn rate (rad/s) that a normalised action of 1 means; also scales the odometry input."""

@@ -22,10 +22,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ev = add_command(sub, "eval", run_eval, "closed-loop evaluation of a model beside the teacher and the baselines")
     ev.add_argument(
         "--variant",
-        default="medium",
-        help="model variant (models/<variant>) or teacher/classical/random; several comma-separated (the JSON's "
-        "top-level figures are the first one's); a '+guard' suffix (medium+guard) runs it behind the robot's "
-        "collision guard (ros.yaml guard), as the mux does",
+        help="model variant (models/<variant>; default medium) or teacher/classical/random; several comma-separated "
+        "(the JSON's top-level figures are the first one's); a '+guard' suffix (medium+guard) runs it behind the "
+        "robot's collision guard (ros.yaml guard), as the mux does",
     )
     ev.add_argument("--models-dir", type=Path, help="where <variant>/ model folders are (default: models/)")
     ev.add_argument("--split", choices=["train", "unseen", "heldout"])
@@ -53,7 +52,10 @@ def run_eval(args: argparse.Namespace) -> int:
     from policy.evaluation import REFERENCE_CONTROLLERS, EvalTableConfig, evaluate_controller, format_rows
 
     log = log_for(args)
-    variants = [v.strip() for v in args.variant.split(",") if v.strip()]
+    if hasattr(args, "variant"):
+        variants = [v.strip() for v in args.variant.split(",") if v.strip()]
+    else:
+        variants = [c for c in EvalTableConfig().controllers if c not in REFERENCE_CONTROLLERS]
     baselines = [] if getattr(args, "no_baselines", False) else [c for c in REFERENCE_CONTROLLERS if c not in variants]
     config = EvalTableConfig(
         controllers=tuple(variants + baselines), **options(args, "split", "episodes", "seed", "workers", "models_dir")

@@ -6,12 +6,12 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from nav.cli.common import add_command, fail, log_for, print_json
+from nav.cli.common import add_command, fail, log_for, options, print_json
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     tr = add_command(sub, "train", run_train, "behaviour cloning + DAgger in simulation (resumes after a kill)")
-    tr.add_argument("--config", default="train.yaml", help="train.yaml (path or name in configs/)")
+    tr.add_argument("--config", help="train.yaml (path or name in configs/; default: train.yaml)")
     tr.add_argument("--variant", help="override the config's variant")
     tr.add_argument("--out-dir", help="override the config's out_dir")
     tr.add_argument("--from-bags", nargs="+", metavar="BAG", help="turn teleop/teacher bags into demonstrations")
@@ -23,14 +23,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     export.add_argument("source", help="model folder (manifest.json + model.safetensors)")
     export.add_argument("destination", help="new model folder, e.g. models/medium")
-    export.add_argument("--weights-dtype", default="float16", choices=["float32", "float16", "bfloat16"])
+    export.add_argument("--weights-dtype", choices=["float32", "float16", "bfloat16"], help="default: float16")
 
 
 def run_train(args: argparse.Namespace) -> int:
     from policy.training import load_train_config, train
 
     log = log_for(args)
-    config = load_train_config(args.config)
+    config = load_train_config(*options(args, "config").values())
     overrides = {k: getattr(args, k) for k in ("variant", "out_dir") if hasattr(args, k)}
     config = dataclasses.replace(config, **overrides)
     if hasattr(args, "from_bags"):
@@ -52,11 +52,12 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from policy.model_io import ModelFileError, export_model
+    from policy.model_io import ModelFileError, export_model, read_manifest
 
     try:
-        folder = export_model(args.source, args.destination, args.weights_dtype)
+        folder = export_model(args.source, args.destination, **options(args, "weights_dtype"))
     except (ModelFileError, ValueError) as exc:
         return fail(args, exc)
-    log_for(args)(f"{args.source} -> {folder} ({args.weights_dtype} weights, hash-checked on the way)")
+    dtype = read_manifest(folder)["weights_dtype"]
+    log_for(args)(f"{args.source} -> {folder} ({dtype} weights, hash-checked on the way)")
     return 0
