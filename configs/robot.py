@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from configs.loader import CONFIG_DIR_ENV, derived_field, load
+from perception.lidar import ScanConventions
 
 __all__ = [
     "DEFAULT_ROBOT_PROFILE",
@@ -79,7 +80,13 @@ class Mount:
     @property
     def centred(self) -> bool:
         """Over the footprint's centre, facing forward, level: only ``z`` is non-zero."""
-        return self.x == 0.0 and self.y == 0.0 and self.yaw_deg == 0.0 and self.pitch_deg == 0.0
+        return self.on_axis and self.yaw_deg == 0.0
+
+    @property
+    def on_axis(self) -> bool:
+        """Over the footprint's centre and level (turned by any ``yaw_deg``): a scan's rays are the
+        robot's, their angles shifted by the yaw."""
+        return self.x == 0.0 and self.y == 0.0 and self.pitch_deg == 0.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,9 +100,13 @@ class LidarLayout:
     angle_increment_deg: float | None = None
     """Angle between consecutive rays (deg); ``null`` (or left out): a full circle, ``360 / beams``."""
     range_min: float
-    """Nearer returns read ``-inf`` (too close to measure) (m)."""
+    """The driver's ``range_min`` (m): REP 117 says a too-close object reads ``-inf``."""
     range_max: float
-    """Farther returns read ``+inf`` (no return) (m)."""
+    """The driver's ``range_max`` (m): REP 117 says no return reads ``+inf``."""
+    readings: ScanConventions
+    """What this driver's finite readings outside ``[range_min, range_max]`` mean (``zero``,
+    ``below_range_min``, ``above_range_max``): ``invalid`` (discarded, as the LaserScan definition
+    says), or the driver's habit (``no_return``, ``too_close``). See :mod:`perception.lidar`."""
     mount: Mount
     """Pose of the lidar frame in ``base_link``."""
 

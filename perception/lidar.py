@@ -7,12 +7,24 @@ covers the sector ``angle_min + j * angle_increment +- angle_increment / 2``; ou
 covers ``theta_i +- pi / beams`` and collects every ray whose sector overlaps its own (sectors that
 merely touch do not overlap, so a scan already in the model's layout maps one-to-one).
 
-**Range semantics** (REP 117) of the input:
+**Range semantics** of the input: REP 117 for the special values, the ``sensor_msgs/LaserScan``
+definition for the rest, and the robot's own conventions (:class:`ScanConventions`, stated in the
+robot profile) for the finite readings a driver puts outside ``[range_min, range_max]``:
 
 * ``NaN``: invalid measurement; ignored.
-* ``+inf`` and finite values above ``range_max``: no return; free out to ``out_range_max``.
-* ``-inf`` and finite values below ``range_min``: an object too close to measure; ``0.0``.
+* ``+inf``: no return; free out to ``out_range_max``.
+* ``-inf``: an object too close to measure; ``0.0``.
 * Finite values in ``[range_min, range_max]``: the range, clipped to ``[0, out_range_max]``.
+* Finite values below ``range_min`` or above ``range_max``: discarded (invalid, as the message
+  definition says), unless the conventions read them otherwise: ``below_range_min: too_close`` (a
+  driver that reports a too-close object just under ``range_min``), ``above_range_max: no_return``
+  (one that reports "nothing" as ``range_max`` or more), ``zero: no_return`` (one that reports
+  "nothing" as ``0.0``, the TurtleBot3 LDS among them). A reading of exactly 0.0 follows ``zero``
+  whatever ``range_min`` is.
+
+**Scan direction.** A negative ``angle_increment`` (a clockwise scan, what an upside-down lidar
+publishes) is legal: ray ``j`` is still at ``angle_min + j * angle_increment``, and the scan reads
+as its counter-clockwise twin (:func:`counter_clockwise`).
 
 When several input rays fall in one output beam the **minimum** is kept (conservative for
 obstacles); a scan coarser than the model's layout spreads each ray over the beams it spans.
@@ -25,6 +37,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -32,7 +45,10 @@ import numpy.typing as npt
 from perception.errors import ScanError
 
 __all__ = [
+    "MESSAGE_DEFINITION",
     "Scan",
+    "ScanConventions",
+    "counter_clockwise",
     "beam_angles",
     "beam_index",
     "min_per_beam",
@@ -46,6 +62,34 @@ FloatArray = npt.NDArray[np.float32]
 _TWO_PI = 2.0 * math.pi
 _EPS_BEAM = 1e-6
 """Tolerance, in beam spacings, below which two sectors count as touching rather than overlapping."""
+
+
+@dataclass(frozen=True)
+class ScanConventions:
+    """What a driver's finite readings outside ``[range_min, range_max]`` mean (robot profile ``lidar.readings``).
+
+    The defaults are the ``sensor_msgs/LaserScan`` definition: such readings are discarded.
+    """
+
+    zero: Literal["invalid", "no_return"] = "invalid"
+    """A reading of exactly 0.0: discarded (invalid), or "nothing out to range_max" (no_return)."""
+    below_range_min: Literal["invalid", "too_close"] = "invalid"
+    """A finite reading below ``range_min``: discarded, or an object too close to measure (read as 0 m)."""
+    above_range_max: Literal["invalid", "no_return"] = "invalid"
+    """A finite reading above ``range_max``: discarded, or no return (free)."""
+
+    def __post_init__(self) -> None:
+        for name, allowed in (
+            ("zero", ("invalid", "no_return")),
+            ("below_range_min", ("invalid", "too_close")),
+            ("above_range_max", ("invalid", "no_return")),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ScanError(f"scan convention {name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
+
+
+MESSAGE_DEFINITION = ScanConventions()
+"""Readings outside ``[range_min, range_max]`` are discarded, as ``sensor_msgs/LaserScan`` says."""
 
 
 @dataclass(frozen=True)
@@ -103,17 +147,47 @@ def min_per_beam(
 
 
 def rep117_to_ranges(
-    ranges: npt.NDArray[np.float64], range_min: float, range_max: float, out_range_max: float
+    ranges: npt.NDArray[np.float64],
+    range_min: float,
+    range_max: float,
+    out_range_max: float,
+    conventions: ScanConventions = MESSAGE_DEFINITION,
 ) -> npt.NDArray[np.float64]:
-    """Apply REP 117 to raw ranges (any shape): NaN stays NaN, everything else becomes a range in
-    [0, out_range_max]: -inf and readings below ``range_min`` are 0 (too close), +inf and readings
-    beyond ``range_max`` are ``out_range_max`` (no return; ``math.inf`` keeps them infinite)."""
+    """Read raw ranges (any shape) as the module docstring says: NaN for an invalid or discarded reading,
+    else a range in [0, out_range_max]: 0 for too close (``-inf``), ``out_range_max`` for no return
+    (``+inf``; ``math.inf`` keeps them infinite); finite readings outside ``[range_min, range_max]``
+    as ``conventions`` say (default: discarded, as the message definition says)."""
+    ranges = np.asarray(ranges, dtype=np.float64)
     finite = np.isfinite(ranges)
-    out = np.where(np.isposinf(ranges), out_range_max, ranges)
-    out = np.where(np.isneginf(ranges), 0.0, out)
-    out = np.where(finite & (ranges < range_min), 0.0, out)
-    out = np.where(finite & (ranges > range_max), out_range_max, out)
+    zero = finite & (ranges == 0.0)
+    below = finite & ~zero & (ranges < range_min)
+    above = finite & (ranges > range_max)
+    no_return = np.isposinf(ranges)
+    too_close = np.isneginf(ranges)
+    invalid = np.zeros(ranges.shape, dtype=bool)
+    for mask, reading in (
+        (zero, conventions.zero),
+        (below, conventions.below_range_min),
+        (above, conventions.above_range_max),
+    ):
+        no_return |= mask & (reading == "no_return")
+        too_close |= mask & (reading == "too_close")
+        invalid |= mask & (reading == "invalid")
+    out = np.where(no_return, out_range_max, ranges)
+    out = np.where(too_close, 0.0, out)
+    out = np.where(invalid, np.nan, out)
     return np.clip(out, 0.0, out_range_max)  # NaN passes through np.clip
+
+
+def counter_clockwise(
+    ranges: npt.NDArray[np.float64], angle_min: float, angle_increment: float
+) -> tuple[npt.NDArray[np.float64], float, float]:
+    """A scan's ``(ranges, angle_min, angle_increment)`` with a positive increment: a clockwise scan
+    (negative increment) reversed, so ray ``j`` keeps its angle. The last axis holds the rays."""
+    if angle_increment >= 0:
+        return ranges, angle_min, angle_increment
+    last = angle_min + (ranges.shape[-1] - 1) * angle_increment
+    return ranges[..., ::-1], last, -angle_increment
 
 
 def _validate_scan_args(
@@ -133,10 +207,9 @@ def _validate_scan_args(
         raise ScanError(f"scan declares {count} beams but ranges has {r.size} values")
     if not math.isfinite(angle_min):
         raise ScanError(f"angle_min must be finite, got {angle_min}")
-    if not math.isfinite(angle_increment) or angle_increment <= 0:
+    if not math.isfinite(angle_increment) or angle_increment == 0:
         raise ScanError(
-            f"angle_increment must be finite and > 0 (counter-clockwise scan), got {angle_increment}; "
-            "for a clockwise scan reverse ranges and swap angle_min/angle_max"
+            f"angle_increment must be finite and non-zero (> 0 counter-clockwise, < 0 clockwise), got {angle_increment}"
         )
     if not math.isfinite(range_min) or range_min < 0:
         raise ScanError(f"range_min must be finite and >= 0, got {range_min}")
@@ -180,24 +253,27 @@ def resample_scan_with_mask(
     *,
     count: int | None = None,
     fill_value: float | None = None,
+    conventions: ScanConventions = MESSAGE_DEFINITION,
 ) -> Scan:
     """Resample a laser scan onto the model's beam layout, with a validity mask.
 
     Args:
         ranges: The scan's ranges (``msg.ranges``), any length, REP 117 semantics.
         angle_min: Angle of the first ray (rad, REP 103).
-        angle_increment: Angle between consecutive rays (rad), > 0.
-        range_min: The sensor's minimum range (m); finite values below it mean "too close".
-        range_max: The sensor's maximum range (m); finite values above it mean "no return".
+        angle_increment: Angle between consecutive rays (rad); negative for a clockwise scan.
+        range_min: The sensor's minimum range (m); finite values below it are read by ``conventions``.
+        range_max: The sensor's maximum range (m); finite values above it are read by ``conventions``.
         beams: Number of model beams over ``[-pi, pi)``.
         out_range_max: Largest range the model sees (m); no-return beams read this.
         count: If given, the number of rays the message declares; a different ``len(ranges)`` is
             an error (a truncated or mis-parsed scan).
         fill_value: Range written into invalid beams; default ``out_range_max``.
+        conventions: How the driver's readings outside ``[range_min, range_max]`` read (robot profile
+            ``lidar.readings``); default the message definition (discarded).
 
     Raises:
-        ScanError: empty or non-1-D ranges, a length disagreeing with ``count``, a non-finite,
-            zero or negative ``angle_increment``, bad range limits, or all ranges NaN.
+        ScanError: empty or non-1-D ranges, a length disagreeing with ``count``, a non-finite or
+            zero ``angle_increment``, bad range limits, or all ranges NaN.
     """
     beams = _check_beams(beams)
     out_range_max = _check_positive("out_range_max", out_range_max)
@@ -205,7 +281,8 @@ def resample_scan_with_mask(
     if not 0.0 <= fill <= out_range_max:
         raise ScanError(f"fill_value must be within [0, out_range_max={out_range_max}], got {fill}")
     raw = _validate_scan_args(ranges, angle_min, angle_increment, range_min, range_max, count)
-    values = rep117_to_ranges(raw, range_min, range_max, out_range_max)
+    raw, angle_min, angle_increment = counter_clockwise(raw, angle_min, angle_increment)
+    values = rep117_to_ranges(raw, range_min, range_max, out_range_max, conventions)
 
     measured = ~np.isnan(values)
     ray_angles = angle_min + np.arange(values.size, dtype=np.float64) * angle_increment
@@ -226,6 +303,7 @@ def resample_scan(
     *,
     count: int | None = None,
     fill_value: float | None = None,
+    conventions: ScanConventions = MESSAGE_DEFINITION,
 ) -> FloatArray:
     """:func:`resample_scan_with_mask` without the mask: ``(beams,)`` float32 ranges."""
     return resample_scan_with_mask(
@@ -238,6 +316,7 @@ def resample_scan(
         out_range_max,
         count=count,
         fill_value=fill_value,
+        conventions=conventions,
     ).ranges
 
 

@@ -36,7 +36,7 @@ from perception.camera import prepare_image
 from perception.errors import InstructionError
 from perception.grounding import InstructionGrounder
 from perception.language import TextEncoder
-from perception.lidar import prepare_scan, resample_scan
+from perception.lidar import MESSAGE_DEFINITION, ScanConventions, prepare_scan, resample_scan
 from policy.configuration import PolicyConfig
 
 __all__ = ["ODOM_CLIP", "PolicyInputs", "PolicyProcessor", "ScanGeometry", "TextEncoder", "default_grounder"]
@@ -54,11 +54,13 @@ class ScanGeometry:
     angle_min: float
     """Angle of the first ray (rad)."""
     angle_increment: float
-    """Angle between consecutive rays (rad), > 0."""
+    """Angle between consecutive rays (rad); negative for a clockwise scan."""
     range_min: float
     """Sensor minimum range (m)."""
     range_max: float
     """Sensor maximum range (m)."""
+    conventions: ScanConventions = MESSAGE_DEFINITION
+    """How the driver's readings outside ``[range_min, range_max]`` read (robot profile ``lidar.readings``)."""
 
     @classmethod
     def full_circle(cls, beams: int, range_min: float, range_max: float) -> ScanGeometry:
@@ -68,9 +70,22 @@ class ScanGeometry:
     @classmethod
     def from_lidar_config(cls, lidar: Any) -> ScanGeometry:
         """From a :class:`sim.config.Lidar2DConfig`-like object (``beams``, ``angle_*_deg``, ``range_*``), such as
-        the robot profile's :class:`configs.robot.LidarLayout`."""
+        the robot profile's :class:`configs.robot.LidarLayout` (whose mount's yaw turns the rays into the
+        robot's frame)."""
         span = math.radians(lidar.angle_max_deg - lidar.angle_min_deg)
-        return cls(math.radians(lidar.angle_min_deg), span / lidar.beams, lidar.range_min, lidar.range_max)
+        conventions = getattr(lidar, "readings", MESSAGE_DEFINITION)
+        mount = getattr(lidar, "mount", None)
+        yaw = math.radians(mount.yaw_deg) if mount is not None else 0.0
+        angle_min = math.radians(lidar.angle_min_deg) + yaw
+        return cls(angle_min, span / lidar.beams, lidar.range_min, lidar.range_max, conventions)
+
+    @classmethod
+    def of_message(cls, angle_min: float, angle_increment: float, range_min: float, range_max: float) -> ScanGeometry:
+        """A received scan's own fields (angles in the lidar's frame), in the robot's frame and read with the
+        robot's conventions: the robot profile's ``lidar.mount.yaw_deg`` and ``lidar.readings``."""
+        lidar = robot_profile().lidar
+        yaw = math.radians(lidar.mount.yaw_deg)
+        return cls(angle_min + yaw, angle_increment, range_min, range_max, lidar.readings)
 
     @classmethod
     def from_profile(cls, profile: RobotProfile | None = None) -> ScanGeometry:
@@ -140,6 +155,7 @@ class PolicyProcessor:
             geometry.range_max,
             c.lidar_beams,
             c.lidar_range_max,
+            conventions=geometry.conventions,
         )
         return prepare_scan(resampled, c.lidar_range_max)
 

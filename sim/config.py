@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from configs import ConfigError, load
 from configs.robot import RobotProfile, from_profile, robot_profile, robot_profile_path
+from perception.lidar import ScanConventions
 
 COLOURS: dict[str, tuple[float, float, float]] = {
     "red": (0.85, 0.1, 0.1),
@@ -176,6 +177,9 @@ class Lidar2DConfig:
     ``angle_min_deg + beams * angle_increment_deg``)."""
     range_min: float = from_profile("lidar.range_min")
     range_max: float = from_profile("lidar.range_max")
+    readings: ScanConventions = from_profile("lidar.readings")
+    """How the robot's driver reads finite readings outside the range (the simulated lidar gives none: it
+    publishes REP 117's ``+-inf``); kept so that a scan's geometry is the robot's wherever it is read."""
     noise_std: float = 0.005
     """Gaussian range noise (m)."""
     mount_z: float = from_profile("lidar.mount.z")

@@ -135,3 +135,20 @@ def test_a_variant_switch_takes_effect_at_the_next_tick(core):
 def test_an_unknown_variant_is_refused(core):
     with pytest.raises(ValueError, match="not loaded"):
         core.request_variant("huge")
+
+
+def test_a_clockwise_scan_drives_as_its_counter_clockwise_twin():
+    """An upside-down lidar lists its rays clockwise (negative angle_increment): the same world, the same command."""
+    rng = np.random.default_rng(7)
+    ranges = rng.uniform(0.3, 6.0, 360).astype(np.float32)
+    clockwise = ScanGeometry(GEOMETRY.angle_min + 359 * GEOMETRY.angle_increment, -GEOMETRY.angle_increment, 0.12, 8.0)
+    commands = []
+    for scan, geometry in ((ranges, GEOMETRY), (ranges[::-1].copy(), clockwise)):
+        core = AgentCore({"small": _controller("small")}, "small", Timeouts(0.5, 0.5))
+        core.on_instruction("go to the red cube")
+        core.on_image(IMAGE, 0.0)
+        core.on_scan(scan, geometry, 0.0)
+        result = core.tick(0.1)
+        assert result.reason is None, result.reason
+        commands.append((result.linear, result.angular))
+    assert commands[0] == pytest.approx(commands[1], abs=1e-6)

@@ -35,6 +35,7 @@ from perception import (
     resample_scan_with_mask,
 )
 from perception.camera import IMAGENET_MEAN, IMAGENET_STD
+from perception.lidar import MESSAGE_DEFINITION, ScanConventions
 from perception.pointcloud import estimate_ground
 
 pytestmark = pytest.mark.unit
@@ -279,20 +280,50 @@ def test_270_degree_scan_marks_uncovered_beams_invalid() -> None:
     np.testing.assert_allclose(filled[behind], 0.0)
 
 
-def test_rep117_semantics() -> None:
-    # Four rays, each filling one model beam of a 4-beam layout (-pi, -pi/2, 0, pi/2).
-    def one(value: float) -> tuple[float, bool]:
-        ranges = np.array([2.0, 2.0, value, 2.0])
-        scan = resample_scan_with_mask(ranges, -math.pi, math.pi / 2, 0.2, 10.0, beams=4, out_range_max=8.0)
-        return float(scan.ranges[2]), bool(scan.valid[2])
+def one_reading(value: float, conventions: ScanConventions = MESSAGE_DEFINITION) -> tuple[float, bool]:
+    """(range, valid) of the model beam a reading of ``value`` fills, on a scan with range_min 0.2, range_max 10."""
+    ranges = np.array([2.0, 2.0, value, 2.0])  # four rays, one per beam of a 4-beam layout (-pi, -pi/2, 0, pi/2)
+    scan = resample_scan_with_mask(
+        ranges, -math.pi, math.pi / 2, 0.2, 10.0, beams=4, out_range_max=8.0, conventions=conventions
+    )
+    return float(scan.ranges[2]), bool(scan.valid[2])
 
-    assert one(math.inf) == (8.0, True)  # no return: free out to out_range_max
-    assert one(-math.inf) == (0.0, True)  # too close
-    assert one(0.1) == (0.0, True)  # below range_min: too close
-    assert one(12.0) == (8.0, True)  # above range_max: no return
-    assert one(9.0) == (8.0, True)  # valid but beyond what the model sees: clipped
-    assert one(math.nan) == (8.0, False)  # invalid measurement: filled, marked invalid
-    assert one(3.5) == (3.5, True)
+
+def test_rep117_semantics() -> None:
+    assert one_reading(math.inf) == (8.0, True)  # no return: free out to out_range_max
+    assert one_reading(-math.inf) == (0.0, True)  # too close
+    assert one_reading(9.0) == (8.0, True)  # valid but beyond what the model sees: clipped
+    assert one_reading(math.nan) == (8.0, False)  # invalid measurement: filled, marked invalid
+    assert one_reading(3.5) == (3.5, True)
+
+
+def test_readings_outside_the_sensor_range_are_discarded_as_the_message_definition_says() -> None:
+    assert one_reading(0.1) == (8.0, False)  # below range_min: not an obstacle at 0 m
+    assert one_reading(0.0) == (8.0, False)  # "no return" on many drivers: not an obstacle either
+    assert one_reading(12.0) == (8.0, False)  # above range_max
+
+
+def test_the_robot_profile_states_a_drivers_own_habits_for_them() -> None:
+    assert one_reading(0.1, ScanConventions(below_range_min="too_close")) == (0.0, True)
+    assert one_reading(0.0, ScanConventions(zero="no_return")) == (8.0, True)
+    assert one_reading(12.0, ScanConventions(above_range_max="no_return")) == (8.0, True)
+    with pytest.raises(ScanError, match="zero must be one of"):
+        ScanConventions(zero="too_close")  # type: ignore[arg-type]
+
+
+def test_a_clockwise_scan_resamples_to_the_same_beams_as_its_counter_clockwise_twin() -> None:
+    rng = np.random.default_rng(4)
+    n, inc = 270, math.radians(1.0)
+    ccw = rng.uniform(0.3, 6.0, n)
+    ccw[rng.integers(0, n, 20)] = np.inf
+    angle_min = -math.radians(135)
+    angle_max = angle_min + (n - 1) * inc
+    # The same rays listed from the other end: an upside-down lidar's LaserScan.
+    expected = resample_scan_with_mask(ccw, angle_min, inc, 0.1, 10.0, beams=360, out_range_max=8.0)
+    clockwise = resample_scan_with_mask(ccw[::-1], angle_max, -inc, 0.1, 10.0, beams=360, out_range_max=8.0)
+    np.testing.assert_array_equal(clockwise.ranges, expected.ranges)
+    np.testing.assert_array_equal(clockwise.valid, expected.valid)
+    assert expected.valid.sum() < 360  # the rear 90 degrees are unseen in both
 
 
 def test_nan_does_not_hide_a_valid_ray_in_the_same_beam() -> None:
@@ -309,7 +340,7 @@ def test_scan_errors() -> None:
         resample_scan([], *args, beams=360, out_range_max=8.0)
     with pytest.raises(ScanError, match=r"declares 10 beams but ranges has 9"):
         resample_scan(np.ones(9), *args, beams=360, out_range_max=8.0, count=10)
-    for bad in (0.0, -0.01, math.nan, math.inf):
+    for bad in (0.0, math.nan, math.inf):  # a negative increment is a clockwise scan, not an error
         with pytest.raises(ScanError, match="angle_increment"):
             resample_scan(np.ones(9), -math.pi, bad, 0.1, 10.0, beams=360, out_range_max=8.0)
     with pytest.raises(ScanError, match="all 5 ranges are NaN"):

@@ -9,6 +9,7 @@ or in its own YAML file, disagrees with the second one and fails.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,9 @@ from configs.robot import (
 )
 from nav.runtime.config import TeleopConfig, load_ros_config
 from nav.runtime.guard import load_guard_config
-from policy.processing import ScanGeometry
+from perception.lidar import ScanConventions
+from policy.configuration import get_variant
+from policy.processing import PolicyProcessor, ScanGeometry
 from sim.config import load_sim_config
 
 pytestmark = pytest.mark.unit
@@ -44,6 +47,7 @@ OTHER_ROBOT = {
         "angle_increment_deg": 0.375,
         "range_min": 0.1,
         "range_max": 12.0,
+        "readings": {"zero": "no_return", "below_range_min": "too_close", "above_range_max": "no_return"},
         "mount": {"z": 0.2},
     },
     "lidar3d": {"mount": {"z": 0.4}},
@@ -125,6 +129,7 @@ def test_the_guard_has_the_profiles_radius_and_sweeps_at_its_top_speed(profile: 
     for guard in (load_ros_config().guard, load_guard_config()):  # the mux node's, and nav eval's +guard
         assert guard.robot_radius == profile.radius
         assert guard.max_linear == profile.max_linear
+        assert guard.readings == profile.lidar.readings
 
 
 def test_teleop_drives_at_most_at_the_profiles_limits(profile: RobotProfile) -> None:
@@ -310,10 +315,19 @@ def test_a_bad_profile_stops_every_reader_naming_the_profile(tmp_path: Path, mon
 
 
 def test_invalid_lidar_layouts_are_refused() -> None:
+    readings = ScanConventions()
     with pytest.raises(ValueError, match="360"):
-        LidarLayout(beams=360, angle_min_deg=-180, angle_increment_deg=1.5, range_min=0.1, range_max=8, mount=Mount())
+        LidarLayout(
+            beams=360,
+            angle_min_deg=-180,
+            angle_increment_deg=1.5,
+            range_min=0.1,
+            range_max=8,
+            readings=readings,
+            mount=Mount(),
+        )
     with pytest.raises(ValueError, match="range_min"):
-        LidarLayout(beams=360, angle_min_deg=-180.0, range_min=8.0, range_max=0.1, mount=Mount())
+        LidarLayout(beams=360, angle_min_deg=-180.0, range_min=8.0, range_max=0.1, readings=readings, mount=Mount())
 
 
 def test_a_lidar_mount_the_simulator_and_guard_cannot_model_is_refused(
@@ -327,3 +341,24 @@ def test_a_lidar_mount_the_simulator_and_guard_cannot_model_is_refused(
         load_ros_config()
     guard_off = write(tmp_path / "ros.yaml", {"guard": {"enabled": False}})
     assert load_ros_config(guard_off).guard.enabled is False  # no guard, no claim about the lidar's place
+
+
+def test_a_lidar_turned_on_its_mount_shifts_the_sectors_by_the_mounts_yaw(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lidar turned 90 degrees left on the robot: its ray at -90 degrees (its own right) looks straight ahead."""
+    from nav.runtime.guard import CollisionGuard
+
+    monkeypatch.setenv(ROBOT_PROFILE_ENV, str(write(tmp_path / "robot.yaml", profile_with(lidar__mount__yaw_deg=90.0))))
+    ranges = np.full(360, np.inf)
+    ranges[90] = 0.3  # laser frame: ray i at -180 + i degrees, so ray 90 at -90 degrees
+
+    guard = CollisionGuard(load_ros_config().guard)
+    guard.on_scan(ranges, -math.pi, math.radians(1.0), 0.12, 8.0, now=0.0)
+    assert guard.filter(0.3, 0.0, now=0.0).code == "stop"  # it is ahead of the robot
+
+    geometry = ScanGeometry.of_message(-math.pi, math.radians(1.0), 0.12, 8.0)
+    small = get_variant("small")
+    model_beams = PolicyProcessor(small).scan(ranges, geometry)
+    assert int(np.argmin(model_beams)) == small.lidar_beams // 2  # the model's beam straight ahead (beam 0: behind)
+    assert geometry == ScanGeometry.from_profile()

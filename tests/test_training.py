@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import torch
 import yaml
 
 from configs import ConfigError, load_yaml
+from perception.lidar import ScanConventions
 from policy.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from policy.configuration import get_variant
 from policy.controller import PolicyController
@@ -284,8 +286,12 @@ def test_near_obstacle_weights_pick_the_steps_with_something_close_ahead() -> No
     scans[3, 180 - 40] = -np.inf  # too close to measure, 40 degrees to the right
     scans[4, 180] = np.nan  # an invalid reading is not an obstacle
     scans[5, 180] = 0.35  # 17 cm ahead: clear of a 12 cm margin
-    scans[6, 180] = 0.05  # below the sensor's 0.12 m minimum: too close (REP 117)
+    scans[6, 180] = 0.05  # below the sensor's 0.12 m minimum: discarded, as the LaserScan definition says
     weights = near_obstacle_weights(scans, geometry, robot_radius=0.18, distance=0.12, extra=3.0)
+    assert weights.tolist() == [4.0, 1.0, 1.0, 4.0, 1.0, 1.0, 1.0]
+    # A driver whose convention is "too close" for such a reading (the robot profile says so): near.
+    too_close = dataclasses.replace(geometry, conventions=ScanConventions(below_range_min="too_close"))
+    weights = near_obstacle_weights(scans, too_close, robot_radius=0.18, distance=0.12, extra=3.0)
     assert weights.tolist() == [4.0, 1.0, 1.0, 4.0, 1.0, 1.0, 4.0]
 
 

@@ -132,7 +132,7 @@ def near_obstacle_weights(
     ``1 + extra`` where a return within ``half_angle_deg`` of straight ahead is less than ``distance`` from the
     robot's surface (too close to measure counts as near; NaN and no return do not), else 1. The
     sector is read as the robot's collision guard reads its own (:func:`perception.lidar.nearest_in_sector`)."""
-    ranges = rep117_to_ranges(scans, geometry.range_min, geometry.range_max, math.inf)
+    ranges = rep117_to_ranges(scans, geometry.range_min, geometry.range_max, math.inf, geometry.conventions)
     angles = geometry.angle_min + geometry.angle_increment * np.arange(scans.shape[1], dtype=np.float64)
     nearest = nearest_in_sector(ranges, angles, 0.0, math.radians(half_angle_deg))
     near = nearest - robot_radius < distance  # NaN (no valid beam ahead) is not near

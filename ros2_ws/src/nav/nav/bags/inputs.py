@@ -140,9 +140,9 @@ def _image(msg: Any, msgtype: str) -> np.ndarray:
 def _scan(msg: Any) -> tuple[np.ndarray, ScanGeometry] | None:
     ranges = np.asarray(msg.ranges, dtype=np.float32)
     inc = float(msg.angle_increment)
-    if ranges.size == 0 or not math.isfinite(inc) or inc <= 0:
+    if ranges.size == 0 or not math.isfinite(inc) or inc == 0:
         return None  # the agent node rejects such a scan too
-    return ranges, ScanGeometry(float(msg.angle_min), inc, float(msg.range_min), float(msg.range_max))
+    return ranges, ScanGeometry.of_message(float(msg.angle_min), inc, float(msg.range_min), float(msg.range_max))
 
 
 def _cloud(msg: Any, config: Any) -> tuple[np.ndarray, ScanGeometry]:

@@ -145,12 +145,10 @@ class AgentNode(Node):
         if self.core is None:
             return
         scan = scan_to_arrays(msg)
-        if scan.ranges.size == 0 or not np.isfinite(scan.angle_increment) or scan.angle_increment <= 0:
-            self.get_logger().error(
-                "scan rejected: empty or with a non-positive angle_increment", throttle_duration_sec=2.0
-            )
+        if scan.ranges.size == 0 or not np.isfinite(scan.angle_increment) or scan.angle_increment == 0:
+            self.get_logger().error("scan rejected: empty or with a zero angle_increment", throttle_duration_sec=2.0)
             return
-        geometry = ScanGeometry(scan.angle_min, scan.angle_increment, scan.range_min, scan.range_max)
+        geometry = ScanGeometry.of_message(scan.angle_min, scan.angle_increment, scan.range_min, scan.range_max)
         self.core.on_scan(scan.ranges, geometry)
 
     def _on_points(self, msg: PointCloud2) -> None:

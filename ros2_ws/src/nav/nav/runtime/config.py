@@ -193,10 +193,10 @@ def load_ros_config(path: str | Path = DEFAULT_ROS_CONFIG) -> RosConfig:
     """
     config = load(RosConfig, path)
     mount = robot_profile().lidar.mount
-    if config.guard.enabled and not mount.centred:
+    if config.guard.enabled and not mount.on_axis:
         raise ConfigError(
             f"{robot_profile_path()}: 'lidar.mount' is {mount}, but the collision guard ({path}: guard) takes the "
-            "lidar to sit at the centre of the footprint facing forward: only z may be non-zero"
+            "lidar to sit over the centre of the footprint, level: only z and yaw_deg may be non-zero"
         )
     return config
 

@@ -8,8 +8,8 @@
 * **Direction of travel.** Only the sector of ``+-half_angle`` around the direction of travel
   counts: ahead (angle 0, REP 103) when ``linear > 0``, behind (angle pi) when ``linear < 0``.
 * **Stop zone.** An obstacle within ``stop_distance`` of the robot's surface, i.e. within
-  ``robot_radius + stop_distance`` of the lidar (the lidar is taken to sit at the centre of a
-  round footprint), sets ``linear`` to zero.
+  ``robot_radius + stop_distance`` of the lidar (the lidar is taken to sit over the centre of a
+  round footprint, turned by ``lidar_yaw_deg``), sets ``linear`` to zero.
 * **Slow zone.** Between ``robot_radius + stop_distance`` and ``robot_radius + slow_distance``
   the speed toward it is scaled linearly from 0 (at the stop zone) to 1 (at the slow zone's edge).
 * **Blind sector.** A sector with no usable beam (outside the scan's field of view, or all NaN)
@@ -27,9 +27,11 @@
   rotation centre, so rotating sweeps no new area, and rotating is how the robot turns away from
   what blocks it. Only a stale or missing scan stops rotation too.
 
-Ranges follow REP 117 as in :mod:`perception.lidar`: NaN is an invalid reading and is ignored;
-``-inf`` and finite values below ``range_min`` are "too close to measure" and count as an obstacle
-at 0 m; ``+inf`` and finite values above ``range_max`` are free space.
+Ranges are read as in :mod:`perception.lidar`: NaN is an invalid reading and is ignored; ``-inf``
+is "too close to measure" and counts as an obstacle at 0 m; ``+inf`` is free space; finite readings
+outside ``[range_min, range_max]`` are discarded as the LaserScan definition says, unless the robot
+profile's ``lidar.readings`` state the driver's habit (``0.0`` or ``range_max`` for no return, just
+under ``range_min`` for too close). A clockwise scan (negative ``angle_increment``) reads as any other.
 
 Scan times are receipt times on the caller's monotonic clock, not header stamps: a stamp from
 another machine's clock cannot say how old the data is here.
@@ -46,7 +48,7 @@ import numpy as np
 import numpy.typing as npt
 
 from configs.robot import from_profile
-from perception.lidar import nearest_in_sector, rep117_to_ranges, wrap_angle
+from perception.lidar import ScanConventions, nearest_in_sector, rep117_to_ranges, wrap_angle
 
 __all__ = [
     "CollisionGuard",
@@ -74,6 +76,12 @@ class GuardConfig:
     """m: least clearance the swept footprint keeps from any scan point."""
     max_linear: float = from_profile("max_linear")
     """m/s: the fastest the swept arc is driven (the robot profile's ``max_linear``, the mux's limit)."""
+    lidar_yaw_deg: float = from_profile("lidar.mount.yaw_deg")
+    """deg: the lidar frame's turn in ``base_link`` (the robot profile's ``lidar.mount.yaw_deg``): a ray at
+    angle a in the scan points at a + yaw on the robot."""
+    readings: ScanConventions = from_profile("lidar.readings")
+    """How the lidar's finite readings outside ``[range_min, range_max]`` read (the robot profile's
+    ``lidar.readings``; the LaserScan definition: discarded)."""
 
     def __post_init__(self) -> None:
         if self.robot_radius <= 0 or self.max_linear <= 0:
@@ -136,9 +144,10 @@ class CollisionGuard:
             raise ValueError("scan has no ranges")
         if not (math.isfinite(angle_min) and math.isfinite(angle_increment)):
             raise ValueError(f"scan angles must be finite, got angle_min={angle_min}, increment={angle_increment}")
-        distance = rep117_to_ranges(r, range_min, range_max, math.inf)
+        distance = rep117_to_ranges(r, range_min, range_max, math.inf, self.config.readings)
         valid, free = ~np.isnan(distance), np.isposinf(distance)
-        angles = wrap_angle(angle_min + np.arange(r.size, dtype=np.float64) * angle_increment)
+        first = angle_min + math.radians(self.config.lidar_yaw_deg)  # in base_link
+        angles = wrap_angle(first + np.arange(r.size, dtype=np.float64) * angle_increment)
         half = self.config.half_angle + 1e-9
         for direction, centre in ((1, 0.0), (-1, math.pi)):
             self._nearest[direction] = float(nearest_in_sector(distance, angles, centre, half))

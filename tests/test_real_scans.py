@@ -1,0 +1,78 @@
+"""Scans recorded on other people's robots (``../shared/bags/``), read as the message definition says.
+
+The real robot's lidar reports readings just below its ``range_min`` (0.092 m) where it has nothing
+to measure: 940 of them in this bag, in the guard's forward sector in 99 scans. Read as obstacles at
+0 m, the guard would stop that robot for ever and the model would see walls touching it.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from rosbags.highlevel import AnyReader
+from rosbags.typesys import Stores, get_typestore
+
+from nav.runtime.guard import CollisionGuard, GuardConfig
+from perception.lidar import MESSAGE_DEFINITION, ScanConventions, resample_scan_with_mask
+
+pytestmark = pytest.mark.unit
+
+BAGS = Path(__file__).resolve().parents[1].parent / "shared" / "bags"
+REAL_ROBOT = BAGS / "real_robot_lds_ros1" / "real_data_lidarandodom1.bag"
+TURTLEBOT3 = BAGS / "turtlebot3_gazebo_walker_sqlite3"
+GUARD = GuardConfig(robot_radius=0.15, stop_distance=0.1, slow_distance=0.4, half_angle_deg=35.0, sweep_horizon=0.0)
+
+
+def scans(bag: Path, store: Stores) -> list[Any]:
+    assert bag.exists(), f"{bag} is missing: the shared recordings sit in ../shared/bags beside the repository"
+    with AnyReader([bag], default_typestore=get_typestore(store)) as reader:
+        connections = [c for c in reader.connections if c.topic == "/scan"]
+        return [reader.deserialize(raw, c.msgtype) for c, _, raw in reader.messages(connections=connections)]
+
+
+@pytest.fixture(scope="module")
+def real_robot_scans() -> list[Any]:
+    return scans(REAL_ROBOT, Stores.ROS1_NOETIC)
+
+
+def guard_code(msg: Any, ranges: np.ndarray, conventions: ScanConventions = MESSAGE_DEFINITION) -> str:
+    guard = CollisionGuard(GuardConfig(**{**GUARD.__dict__, "readings": conventions}))
+    guard.on_scan(ranges, msg.angle_min, msg.angle_increment, msg.range_min, msg.range_max, now=0.0)
+    return guard.filter(0.3, 0.0, now=0.0).code
+
+
+def test_readings_below_range_min_are_no_phantom_obstacle_for_the_guard(real_robot_scans: list[Any]) -> None:
+    below_ahead = 0
+    for msg in real_robot_scans:
+        raw = np.asarray(msg.ranges, dtype=np.float64)
+        below = np.isfinite(raw) & (raw < msg.range_min)
+        angles = msg.angle_min + np.arange(raw.size) * msg.angle_increment
+        if (below & (np.abs(np.angle(np.exp(1j * angles))) <= math.radians(GUARD.half_angle_deg))).any():
+            below_ahead += 1
+            # Read as the driver's "too close" instead, the same scan would stop the robot.
+            assert guard_code(msg, raw, ScanConventions(below_range_min="too_close")) == "stop"
+        # The decision is the one taken on the scan without those readings.
+        assert guard_code(msg, raw) == guard_code(msg, np.where(below, np.nan, raw))
+    assert below_ahead == 99, "the bag's scans with a sub-range_min reading ahead of the robot"
+
+
+def test_readings_below_range_min_never_reach_the_model_as_zero(real_robot_scans: list[Any]) -> None:
+    for msg in real_robot_scans:
+        scan = resample_scan_with_mask(
+            msg.ranges, msg.angle_min, msg.angle_increment, msg.range_min, msg.range_max, beams=360, out_range_max=8.0
+        )
+        assert scan.ranges[scan.valid].min() >= msg.range_min - 1e-6
+
+
+def test_a_turtlebot3_scan_over_a_full_turn_fills_every_model_beam() -> None:
+    msgs = scans(TURTLEBOT3, Stores.ROS2_HUMBLE)
+    assert len(msgs) == 102
+    for msg in msgs:
+        scan = resample_scan_with_mask(
+            msg.ranges, msg.angle_min, msg.angle_increment, msg.range_min, msg.range_max, beams=360, out_range_max=8.0
+        )
+        assert scan.valid.all()  # 0..2 pi in 360 rays: every beam of the model's -pi..pi layout has its ray
