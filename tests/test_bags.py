@@ -212,13 +212,60 @@ def test_a_truncated_mcap_is_an_error_naming_it(tmp_path: Path, models: Path) ->
 
 
 @pytest.mark.unit
-def test_a_missing_metadata_yaml_is_an_error_naming_it(tmp_path: Path, models: Path) -> None:
+def test_a_folder_without_metadata_yaml_is_an_error_naming_it_and_the_file_it_could_read(
+    tmp_path: Path, models: Path
+) -> None:
     bag = write_bag(tmp_path / "bag", seconds=0.5)
     (bag / "metadata.yaml").unlink()
-    with pytest.raises(BagError, match=r"metadata\.yaml: missing"):
+    with pytest.raises(BagError, match=r"metadata\.yaml: missing.*to read bag\.mcap on its own, give the file"):
         _eval(bag, models)
+    db = write_bag(tmp_path / "db", seconds=0.5, storage="sqlite3")
+    (db / "metadata.yaml").unlink()
+    (db3,) = db.glob("*.db3")
     with pytest.raises(BagError, match=r"metadata\.yaml: missing"):
-        _eval(bag / "bag.mcap", models)
+        _eval(db3, models)
+
+
+@pytest.mark.unit
+def test_a_bare_mcap_file_is_read_on_its_own(tmp_path: Path, models: Path) -> None:
+    bag = write_bag(tmp_path / "bag", seconds=1.0)
+    (bag / "metadata.yaml").unlink()  # a Foxglove export, or another tool's single file
+    summary = _eval(bag / "bag.mcap", models, variants=("random",))
+    assert summary["valid"] is True and summary["storage"] == "mcap"
+    assert summary["ticks_evaluated"]["random"] > 0
+
+
+def _corrupt_sqlite3_messages(bag: Path, topic: str, count: int | None) -> None:
+    """Overwrite the CDR data of ``count`` messages of ``topic`` (all with None) with bytes that decode to nothing."""
+    (path,) = bag.glob("*.db3")
+    with closing(sqlite3.connect(path)) as db:
+        (topic_id,) = db.execute("SELECT id FROM topics WHERE name = ?", (topic,)).fetchone()
+        ids = [i for (i,) in db.execute("SELECT id FROM messages WHERE topic_id = ? ORDER BY id", (topic_id,))]
+        for message_id in ids[:count] if count is not None else ids:
+            db.execute("UPDATE messages SET data = ? WHERE id = ?", (b"\x00\x01\x00\x00\xff", message_id))
+        db.commit()
+
+
+@pytest.mark.unit
+def test_a_corrupt_message_is_counted_and_skipped_and_the_run_finishes(tmp_path: Path, models: Path) -> None:
+    bag = write_bag(tmp_path / "bag", seconds=2.0, storage="sqlite3")
+    _corrupt_sqlite3_messages(bag, "/scan", 1)
+    summary = _eval(bag, models, variants=("random",))
+    assert summary["valid"] is True
+    ((key, n),) = summary["rejected_messages"].items()
+    assert key.startswith("/scan (") and "cannot decode" in key and n == 1
+
+
+@pytest.mark.unit
+def test_a_run_whose_every_tick_stopped_is_not_valid_and_says_why(tmp_path: Path, models: Path) -> None:
+    bag = write_bag(tmp_path / "bag", seconds=1.0, storage="sqlite3")
+    _corrupt_sqlite3_messages(bag, "/scan", None)  # no usable scan at all: every tick stops for it
+    summary = _eval(bag, models, variants=("random",))
+    assert summary["valid"] is False
+    assert summary["ticks_evaluated"] == {"random": 0}
+    assert "not valid" in summary["notes"][-1] and "random" in summary["notes"][-1]
+    ((key, n),) = summary["rejected_messages"].items()
+    assert key.startswith("/scan (") and n == 10  # every scan of the 1 s bag
 
 
 @pytest.mark.unit

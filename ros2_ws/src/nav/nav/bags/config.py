@@ -53,7 +53,7 @@ class TopicMap:
     points: tuple[str, ...] = ("points",)
     instruction: tuple[str, ...] = ("instruction",)
     odom: tuple[str, ...] = ("odom",)
-    reference: tuple[str, ...] = ("teacher_cmd", "cmd_teleop", "cmd_nav")
+    reference: tuple[str, ...] = ("teacher_cmd", "cmd_teleop", "cmd_nav", "cmd_out", "odom")
 
 
 @dataclass(frozen=True)

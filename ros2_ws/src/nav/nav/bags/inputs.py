@@ -30,6 +30,8 @@ STRING = "std_msgs/msg/String"
 ODOM = "nav_msgs/msg/Odometry"
 TWIST = "geometry_msgs/msg/Twist"
 TWIST_STAMPED = "geometry_msgs/msg/TwistStamped"
+REFERENCE_TYPES = {TWIST, TWIST_STAMPED, ODOM}
+"""A reference is a command (Twist, TwistStamped) or, in a bag without one, the measured motion (Odometry's twist)."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ def resolve_inputs(
     instructions = pick(topic_map.instruction, {STRING})
     odoms = pick(topic_map.odom, {ODOM})
     ref_keys = (reference,) if reference else topic_map.reference
-    refs = pick(ref_keys, {TWIST, TWIST_STAMPED})
+    refs = pick(ref_keys, REFERENCE_TYPES)
     mapped = set(camera) | set(scans) | set(clouds) | set(instructions) | set(odoms) | set(refs)
     found = info.describe_topics()
     want_camera, want_scan, want_points = (
@@ -95,11 +97,14 @@ def resolve_inputs(
             f"{want_scan}, PointCloud2 on {want_points}); found: {found}"
         )
     if need_reference and not refs:
+        wrong = [f"{t} is {present[t]}" for t in _candidates(ref_keys, topics) if t in present]
         raise BagError(
-            f"{info.path}: no reference command to compare with (looked for Twist on {_candidates(ref_keys, topics)}); "
-            f"found: {found}"
+            f"{info.path}: no reference command to compare with (looked for Twist, TwistStamped or Odometry on "
+            f"{_candidates(ref_keys, topics)}{'; ' + ', '.join(wrong) if wrong else ''}); found: {found}"
         )
     notes = []
+    if refs and present[refs[0]] == ODOM:
+        notes.append(f"reference: the measured motion on {refs[0]} (Odometry twist): the bag holds no command topic")
     if not camera:
         notes.append(
             f"lidar only: no camera in the bag (looked for {want_camera}); the model ran with a blank grey image"
@@ -154,16 +159,37 @@ def _cloud(msg: Any, config: Any) -> tuple[np.ndarray, ScanGeometry]:
 
 
 def _twist(msg: Any, msgtype: str) -> tuple[float, float]:
-    t = msg.twist if msgtype == TWIST_STAMPED else msg
+    t = {TWIST_STAMPED: lambda m: m.twist, ODOM: lambda m: m.twist.twist}.get(msgtype, lambda m: m)(msg)
     return float(t.linear.x), float(t.angular.z)
+
+
+IMPLAUSIBLE_FACTOR = 10.0
+"""A reference faster than this many times the robot profile's limits is a broken reading, not a command."""
+
+
+def _plausible(command: tuple[float, float]) -> tuple[float, float]:
+    """``command`` if it is a usable reference; ValueError naming it otherwise (non-finite, or far beyond
+    anything the robot can do: some drivers fill a twist they do not measure with garbage)."""
+    from configs.robot import robot_profile
+
+    profile = robot_profile()
+    linear, angular = command
+    if not (math.isfinite(linear) and math.isfinite(angular)):
+        raise ValueError(f"non-finite reference ({linear}, {angular})")
+    if abs(linear) > IMPLAUSIBLE_FACTOR * profile.max_linear or abs(angular) > IMPLAUSIBLE_FACTOR * profile.max_angular:
+        raise ValueError(
+            f"implausible reference ({linear:.3g} m/s, {angular:.3g} rad/s): over {IMPLAUSIBLE_FACTOR:g}x the robot's "
+            f"limits ({profile.max_linear} m/s, {profile.max_angular} rad/s)"
+        )
+    return command
 
 
 def load_events(bag: BagReader, inputs: InputTopics) -> tuple[list[Event], dict[str, int]]:
     """Every mapped message of ``bag``, converted, in log-time order; and how many were rejected, per topic
     (keyed ``"topic (first error)"``).
 
-    A message the agent node would reject (an undecodable image, an empty scan) is counted and left
-    out, as the node logs and drops it.
+    A message the agent node would reject (an undecodable image, an empty scan), or one the bag reader
+    could not decode at all, is counted and left out, as the node logs and drops it.
     """
     from perception.errors import PerceptionError
 
@@ -190,11 +216,15 @@ def load_events(bag: BagReader, inputs: InputTopics) -> tuple[list[Event], dict[
                 events.append(Event(t, "scan", _cloud(msg, cloud_config)))
             elif topic == inputs.instruction:
                 events.append(Event(t, "instruction", str(msg.data)))
-            elif topic == inputs.odom:
-                events.append(Event(t, "odom", (float(msg.twist.twist.linear.x), float(msg.twist.twist.angular.z))))
-            elif topic == inputs.reference:
-                events.append(Event(t, "reference", _twist(msg, msgtype)))
+            else:  # odometry and the reference may be the same topic (measured motion as the reference)
+                if topic == inputs.odom:
+                    events.append(Event(t, "odom", _twist(msg, msgtype)))
+                if topic == inputs.reference:
+                    events.append(Event(t, "reference", _plausible(_twist(msg, msgtype))))
         except (PerceptionError, ValueError) as exc:
             rejected[topic] = rejected.get(topic, 0) + 1
             first_error.setdefault(topic, str(exc))
+    for topic, n in bag.undecodable.items():  # skipped by the reader: the others were read
+        rejected[topic] = rejected.get(topic, 0) + n
+        first_error.setdefault(topic, bag.undecodable_errors[topic])
     return events, {f"{topic} ({first_error.get(topic, 'empty scan')})": n for topic, n in rejected.items()}

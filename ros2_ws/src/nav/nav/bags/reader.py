@@ -1,9 +1,13 @@
-"""Reading rosbag2 bags (MCAP or sqlite3) with ``rosbags``, and saying clearly what is wrong with a bad one.
+"""Reading bags with ``rosbags``, and saying clearly what is wrong with a bad one.
 
-Pure Python (no ROS). :class:`BagReader` opens a bag folder through ``rosbags.highlevel.AnyReader``
-as a context manager and yields decoded messages in log-time order. Every problem is a
-:class:`BagError` that names the file and the problem: no such path, an empty file, a folder without
-``metadata.yaml``, a storage file that is truncated or not a bag at all.
+Pure Python (no ROS). :class:`BagReader` opens, through ``rosbags.highlevel.AnyReader``, the bags
+users hold: a rosbag2 folder (MCAP or sqlite3, with ``metadata.yaml``), a bare ``.mcap`` file
+(Foxglove's exports, other tools' files) and a ROS 1 ``.bag`` file (decoded with the ROS 1 type
+store: such bags rarely carry definitions a rosbag2 reader can use). It yields decoded messages in
+log-time order. Every problem is a :class:`BagError` that names the file and the problem: no such
+path, an empty file, a folder without ``metadata.yaml``, a storage file that is truncated or not a
+bag at all. A single message that cannot be decoded (a damaged record, a type the type store does
+not know) is skipped and counted per topic (:attr:`BagReader.undecodable`): the others are read.
 
 **Killed recordings.** The recorder (:mod:`nav.nodes.recorder_node`) writes ``metadata.yaml`` when it starts,
 marked ``custom_data: {nav.recording: in_progress}``, refreshes it at every flush, and rewrites it
@@ -55,7 +59,7 @@ def default_typestore() -> Any:
 class BagInfo:
     path: Path
     storage: str
-    """``mcap`` or ``sqlite3``."""
+    """``mcap``, ``sqlite3`` or ``ros1``."""
     topics: dict[str, tuple[str, int]]
     """topic -> (message type, message count)."""
     start_ns: int
@@ -90,24 +94,41 @@ class _Salvaged:
     total_bytes: int = 0
 
 
+SINGLE_FILES = {".mcap": "mcap", ".bag": "ros1"}
+"""Bag files that are readable on their own (no ``metadata.yaml``), by suffix -> storage."""
+
+
 def _bag_folder(path: Path) -> Path:
+    """The rosbag2 folder of ``path``, or ``path`` itself when it is a bag file readable on its own."""
     if not path.exists():
         raise BagError(f"{path}: no such bag (file or folder)")
     if path.is_file():
         if path.stat().st_size == 0:
             raise BagError(f"{path}: empty file, not a bag")
-        if not (path.parent / "metadata.yaml").exists():
-            raise BagError(
-                f"{path.parent / 'metadata.yaml'}: missing; a rosbag2 bag is a folder holding metadata.yaml "
-                f"beside its storage file {path.name}"
-            )
-        return path.parent
+        if (path.parent / "metadata.yaml").exists():
+            return path.parent
+        if path.suffix in SINGLE_FILES:
+            return path
+        raise BagError(
+            f"{path.parent / 'metadata.yaml'}: missing; a rosbag2 bag is a folder holding metadata.yaml "
+            f"beside its storage file {path.name} (a bare .mcap or a ROS 1 .bag file is read on its own)"
+        )
     if not (path / "metadata.yaml").exists():
         found = sorted(p.name for p in path.iterdir())[:10]
+        singles = [name for name in found if Path(name).suffix in SINGLE_FILES]
+        hint = f"; to read {singles[0]} on its own, give the file" if singles else ""
         raise BagError(
-            f"{path / 'metadata.yaml'}: missing, so {path} is not a readable rosbag2 bag (found: {found or 'nothing'})"
+            f"{path / 'metadata.yaml'}: missing, so {path} is not a readable rosbag2 bag "
+            f"(found: {found or 'nothing'}){hint}"
         )
     return path
+
+
+def ros1_typestore() -> Any:
+    """The rosbags type store for ROS 1 bags (their Header has a ``seq``; ROS 2's has none)."""
+    from rosbags.typesys import Stores, get_typestore
+
+    return get_typestore(Stores.ROS1_NOETIC)
 
 
 def _read_metadata(folder: Path) -> dict[str, Any]:
@@ -200,7 +221,8 @@ def salvage_mcap(path: Path) -> _Salvaged:
 class BagReader:
     """``with BagReader(path) as bag:`` then :attr:`info` and :meth:`messages`.
 
-    ``path`` is a bag folder (or its storage file). Raises :class:`BagError` on entry for any bag
+    ``path`` is a bag folder (or its storage file), a bare ``.mcap`` file or a ROS 1 ``.bag`` file. Raises
+    :class:`BagError` on entry for any bag
     that cannot be read.
     """
 
@@ -211,10 +233,16 @@ class BagReader:
         self._salvaged: _Salvaged | None = None
         self._typestore: Any = None
         self.info: BagInfo | None = None
+        self.undecodable: dict[str, int] = {}
+        """topic -> messages skipped because they could not be decoded (see :attr:`undecodable_errors`)."""
+        self.undecodable_errors: dict[str, str] = {}
+        """topic -> the first decoding error."""
 
     def __enter__(self) -> BagReader:
         from rosbags.highlevel import AnyReader, AnyReaderError
 
+        if self.folder.is_file():
+            return self._open_single_file(self.folder)
         meta = _read_metadata(self.folder)
         storage = str(meta.get("storage_identifier", ""))
         files = [self.folder / str(p) for p in meta.get("relative_file_paths") or []]
@@ -255,6 +283,35 @@ class BagReader:
         self.info = BagInfo(
             self.folder, storage, topics, self._reader.start_time, self._reader.end_time, in_progress, notes
         )
+        return self
+
+    def _open_single_file(self, file: Path) -> BagReader:
+        """A bare ``.mcap`` or a ROS 1 ``.bag`` file (no ``metadata.yaml``)."""
+        from rosbags.highlevel import AnyReader, AnyReaderError
+
+        storage = SINGLE_FILES[file.suffix]
+        if storage == "mcap":
+            with file.open("rb") as f:
+                if f.read(8) != MCAP_MAGIC:
+                    raise BagError(f"{file}: not an MCAP file (bad magic bytes)")
+            if not _mcap_finished(file):
+                raise BagError(
+                    f"{file}: truncated MCAP (no footer at the end of its {file.stat().st_size} bytes): "
+                    "the file was cut short or never closed"
+                )
+        self._typestore = ros1_typestore() if storage == "ros1" else default_typestore()
+        try:
+            self._reader = AnyReader([file], default_typestore=self._typestore)
+            self._reader.open()
+        except (AnyReaderError, OSError, ValueError, KeyError, struct.error) as exc:
+            self._reader = None
+            raise BagError(f"{file}: cannot read the bag: {exc}") from exc
+        topics: dict[str, tuple[str, int]] = {}
+        for conn in self._reader.connections:
+            kind, n = topics.get(conn.topic, (conn.msgtype, 0))
+            topics[conn.topic] = (kind, n + conn.msgcount)
+        note = "a ROS 1 bag" if storage == "ros1" else "a bare MCAP file (no metadata.yaml)"
+        self.info = BagInfo(file, storage, topics, self._reader.start_time, self._reader.end_time, notes=(note,))
         return self
 
     def _open_salvaged(self, files: list[Path]) -> BagReader:
@@ -316,6 +373,13 @@ class BagReader:
             raise BagError(f"{self.folder}: cannot decode a {msgtype} message: {exc}") from exc
 
     def messages(self, topics: Collection[str] | None = None) -> Iterator[tuple[str, str, int, Any]]:
-        """``(topic, message type, log time ns, decoded message)`` in log-time order."""
+        """``(topic, message type, log time ns, decoded message)`` in log-time order; a message that cannot
+        be decoded is skipped and counted in :attr:`undecodable`."""
         for topic, kind, t, raw in self.raw_messages(topics):
-            yield topic, kind, t, self.deserialize(raw, kind)
+            try:
+                msg = self.deserialize(raw, kind)
+            except BagError as exc:
+                self.undecodable[topic] = self.undecodable.get(topic, 0) + 1
+                self.undecodable_errors.setdefault(topic, str(exc))
+                continue
+            yield topic, kind, t, msg

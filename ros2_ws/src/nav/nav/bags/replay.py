@@ -52,6 +52,11 @@ def run_replay(config: ReplayConfig, log: Callable[[str], None] = print, domain_
     with BagReader(config.bag) as bag:
         info = bag.info
         assert info is not None
+        if info.storage == "ros1":  # its records are ROS 1 serialised: published as they are, no ROS 2 node reads them
+            raise BagError(
+                f"{info.path}: a ROS 1 bag cannot be replayed onto ROS 2 topics as recorded; "
+                "nav replay-eval reads it (or convert it: `rosbags-convert`)"
+            )
         wanted = set(config.topics) if config.topics else set(info.topics)
         unknown = sorted(wanted - set(info.topics))
         if unknown:

@@ -280,8 +280,15 @@ def replay_eval(
             f"turn sign {m['turn_sign_agreement']:.2f}, stop/go {m['stop_go_accuracy']:.2f}, "
             f"latency p50 {m['latency_p50_ms']:.2f} ms, {m['real_time_factor']:.1f}x real time"
         )
+    # Valid: every variant was evaluated, i.e. its model ran on some tick (a run whose every tick
+    # stopped for missing or stale input measured nothing, however its figures look).
+    driven = {r.variant: r.ticks - sum(r.stop_reasons.values()) for r in results}
+    idle = [name for name, n in driven.items() if n <= 0]
+    if idle:
+        notes.append(f"not valid: the model never ran for {idle} (every tick stopped: see zero_reasons)")
     summary: dict[str, Any] = {
-        "valid": True,
+        "valid": not idle,
+        "ticks_evaluated": driven,
         "bag": str(info.path),
         "storage": info.storage,
         "recovered": info.recovered,

@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         run_replay_eval,
         "a recorded bag through the agent's core and models, against reference commands",
     )
-    rev.add_argument("bag", type=Path, help="rosbag2 folder (MCAP or sqlite3)")
+    rev.add_argument("bag", type=Path, help="rosbag2 folder (MCAP or sqlite3), a bare .mcap file or a ROS 1 .bag file")
     rev.add_argument(
         "--variant",
         action="append",
@@ -61,6 +61,8 @@ def run_replay_eval(args: argparse.Namespace) -> int:
         log(f"report: {write_report(args.report, summary, results)}")
     if as_json:
         print_json(summary)
+    if not summary["valid"]:
+        return fail(args, ValueError(f"{args.bag}: not a valid evaluation: {summary['notes'][-1]}"))
     return 0
 
 
