@@ -143,6 +143,21 @@ def _read_metadata(folder: Path) -> dict[str, Any]:
     return info
 
 
+def _check_mcap(path: Path) -> bool:
+    """Whether the MCAP file at ``path`` is finished (has its footer); BagError if it is no MCAP file."""
+    with path.open("rb") as f:
+        if f.read(8) != MCAP_MAGIC:
+            raise BagError(f"{path}: not an MCAP file (bad magic bytes)")
+    return _mcap_finished(path)
+
+
+def _truncated(path: Path) -> BagError:
+    return BagError(
+        f"{path}: truncated MCAP (no footer at the end of its {path.stat().st_size} bytes): "
+        "the file was cut short or never closed"
+    )
+
+
 def _mcap_finished(path: Path) -> bool:
     size = path.stat().st_size
     if size < 16:
@@ -239,8 +254,7 @@ class BagReader:
         """topic -> the first decoding error."""
 
     def __enter__(self) -> BagReader:
-        from rosbags.highlevel import AnyReader, AnyReaderError
-
+        self._typestore = default_typestore()
         if self.folder.is_file():
             return self._open_single_file(self.folder)
         meta = _read_metadata(self.folder)
@@ -255,63 +269,41 @@ class BagReader:
                 raise BagError(f"{file}: empty file, no messages")
         custom = meta.get("custom_data") or {}
         in_progress = isinstance(custom, dict) and custom.get(RECORDING_KEY) == IN_PROGRESS
-        self._typestore = default_typestore()
         if storage == "mcap":
-            for file in files:
-                with file.open("rb") as f:
-                    if f.read(8) != MCAP_MAGIC:
-                        raise BagError(f"{file}: not an MCAP file (bad magic bytes)")
-            unfinished = [f for f in files if not _mcap_finished(f)]
+            unfinished = [f for f in files if not _check_mcap(f)]
             if unfinished and not in_progress:
-                raise BagError(
-                    f"{unfinished[0]}: truncated MCAP (no footer at the end of its "
-                    f"{unfinished[0].stat().st_size} bytes): the file was cut short or never closed"
-                )
+                raise _truncated(unfinished[0])
             if unfinished:
                 return self._open_salvaged(files)
-        try:
-            self._reader = AnyReader([self.folder], default_typestore=self._typestore)
-            self._reader.open()
-        except (AnyReaderError, OSError, ValueError, KeyError) as exc:
-            self._reader = None
-            raise BagError(f"{files[0]}: cannot read the bag: {exc}") from exc
-        topics: dict[str, tuple[str, int]] = {}
-        for conn in self._reader.connections:
-            kind, n = topics.get(conn.topic, (conn.msgtype, 0))
-            topics[conn.topic] = (kind, n + conn.msgcount)
         notes = ("recording did not close: messages up to its last flush",) if in_progress else ()
-        self.info = BagInfo(
-            self.folder, storage, topics, self._reader.start_time, self._reader.end_time, in_progress, notes
-        )
-        return self
+        return self._open_any(self.folder, files[0], storage, in_progress, notes)
 
     def _open_single_file(self, file: Path) -> BagReader:
         """A bare ``.mcap`` or a ROS 1 ``.bag`` file (no ``metadata.yaml``)."""
+        storage = SINGLE_FILES[file.suffix]
+        if storage == "mcap" and not _check_mcap(file):
+            raise _truncated(file)
+        if storage == "ros1":
+            self._typestore = ros1_typestore()
+        note = "a ROS 1 bag" if storage == "ros1" else "a bare MCAP file (no metadata.yaml)"
+        return self._open_any(file, file, storage, False, (note,))
+
+    def _open_any(self, source: Path, named: Path, storage: str, recovered: bool, notes: tuple[str, ...]) -> BagReader:
+        """Open ``source`` (a rosbag2 folder or a bag file) with ``AnyReader``; errors name ``named``."""
         from rosbags.highlevel import AnyReader, AnyReaderError
 
-        storage = SINGLE_FILES[file.suffix]
-        if storage == "mcap":
-            with file.open("rb") as f:
-                if f.read(8) != MCAP_MAGIC:
-                    raise BagError(f"{file}: not an MCAP file (bad magic bytes)")
-            if not _mcap_finished(file):
-                raise BagError(
-                    f"{file}: truncated MCAP (no footer at the end of its {file.stat().st_size} bytes): "
-                    "the file was cut short or never closed"
-                )
-        self._typestore = ros1_typestore() if storage == "ros1" else default_typestore()
         try:
-            self._reader = AnyReader([file], default_typestore=self._typestore)
+            self._reader = AnyReader([source], default_typestore=self._typestore)
             self._reader.open()
         except (AnyReaderError, OSError, ValueError, KeyError, struct.error) as exc:
             self._reader = None
-            raise BagError(f"{file}: cannot read the bag: {exc}") from exc
+            raise BagError(f"{named}: cannot read the bag: {exc}") from exc
         topics: dict[str, tuple[str, int]] = {}
         for conn in self._reader.connections:
             kind, n = topics.get(conn.topic, (conn.msgtype, 0))
             topics[conn.topic] = (kind, n + conn.msgcount)
-        note = "a ROS 1 bag" if storage == "ros1" else "a bare MCAP file (no metadata.yaml)"
-        self.info = BagInfo(file, storage, topics, self._reader.start_time, self._reader.end_time, notes=(note,))
+        start, end = self._reader.start_time, self._reader.end_time
+        self.info = BagInfo(source, storage, topics, start, end, recovered, notes)
         return self
 
     def _open_salvaged(self, files: list[Path]) -> BagReader:
