@@ -96,6 +96,9 @@ def test_the_turtlebot3_bag_is_evaluated_against_its_cmd_vel_with_the_default_ba
     assert summary["lidar_only"] is True
     assert summary["ticks_evaluated"]["random"] > 0
     assert summary["rejected_messages"] == {}
+    # Its scans come 0.74 s apart at times: those ticks stop for the stale scan, not for a camera it never had.
+    assert set(summary["variants"]["random"]["zero_reasons"]) <= {"scan stale", "no scan message yet"}
+    assert summary["variants"]["random"]["zero_reasons"]["scan stale"] > 0
 
 
 def test_the_real_robots_ros1_bag_is_evaluated_against_its_measured_motion() -> None:

@@ -185,8 +185,8 @@ def run_variant(
                 # As the agent node: the same one again keeps the memory; a rejection stays the core's stop reason.
                 with contextlib.suppress(PerceptionError):
                     core.offer_instruction(e.value)
-            if inputs.lidar_only and e.kind == "scan":
-                core.on_image(BLANK_IMAGE, e.t)
+        if inputs.lidar_only:  # no camera to go stale: a stopped tick is the scan's doing, and says so
+            core.on_image(BLANK_IMAGE, t)
         t0 = time.perf_counter()
         result = core.tick(t)
         latency[k] = (time.perf_counter() - t0) * 1000.0
