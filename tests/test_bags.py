@@ -431,3 +431,22 @@ def test_bags_become_demonstration_episodes_that_training_can_load(tmp_path: Pat
         assert e.images.shape[1:] == (64, 64, 3) and e.scans.shape[1] == 360, "the simulator's layout"
         assert e.instruction == "go to the red cube"
         assert np.all(np.abs(e.labels[:, 0]) <= 0.3 + 1e-6)
+
+
+@pytest.mark.unit
+def test_bags_without_an_instruction_train_with_the_one_given_and_their_named_reference(tmp_path: Path) -> None:
+    """nav train --from-bags BAG --instruction T --reference TOPIC, as nav replay-eval takes them."""
+    from nav.bags.episodes import bags_to_shard
+    from policy.data import load_episodes
+
+    bag = write_bag(tmp_path / "bag", seconds=1.0, instruction=None)
+    (bag / "metadata.yaml").unlink()  # a bare .mcap file, too
+    with pytest.raises(BagError, match="no instruction in the bag"):
+        bags_to_shard([bag / "bag.mcap"], tmp_path / "none.npz", log=lambda _: None)
+    with pytest.raises(BagError, match=r"no reference command.*'/no/such/topic'"):
+        bags_to_shard([bag / "bag.mcap"], tmp_path / "x.npz", "go to the blue ball", lambda _: None, "/no/such/topic")
+    shard = bags_to_shard(
+        [bag / "bag.mcap"], tmp_path / "shard.npz", "go to the blue ball", lambda _: None, "/nav/teacher_cmd"
+    )
+    (episode,) = load_episodes(shard)
+    assert episode.instruction == "go to the blue ball" and len(episode) == pytest.approx(10, abs=1)

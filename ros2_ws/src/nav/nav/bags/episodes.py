@@ -19,7 +19,7 @@ import numpy as np
 
 from nav.bags.config import DEFAULT_BAG_CONFIG, load_bag_config
 from nav.bags.inputs import load_events, resolve_inputs
-from nav.bags.reader import BagError, BagReader
+from nav.bags.reader import SINGLE_FILES, BagError, BagReader
 from nav.runtime.config import DEFAULT_ROS_CONFIG, load_ros_config
 
 __all__ = ["bag_to_episode", "bags_to_shard", "find_bags"]
@@ -32,11 +32,15 @@ def find_bags(paths: Sequence[str | Path]) -> list[Path]:
         if (p / "metadata.yaml").exists() or p.is_file():
             bags.append(p)
         elif p.is_dir():
-            bags += sorted(d for d in p.iterdir() if (d / "metadata.yaml").exists())
+            bags += sorted(
+                d for d in p.iterdir() if (d / "metadata.yaml").exists() or (d.is_file() and d.suffix in SINGLE_FILES)
+            )
         else:
             raise BagError(f"{p}: no such bag or folder of bags")
     if not bags:
-        raise BagError(f"no rosbag2 bag (a folder with metadata.yaml) in {[str(p) for p in paths]}")
+        raise BagError(
+            f"no bag (a rosbag2 folder with metadata.yaml, an .mcap or a ROS 1 .bag file) in {[str(p) for p in paths]}"
+        )
     return bags
 
 
@@ -120,14 +124,20 @@ def bag_to_episode(
 
 
 def bags_to_shard(
-    paths: Sequence[str | Path], out: str | Path, instruction: str | None = None, log: Callable[[str], None] = print
+    paths: Sequence[str | Path],
+    out: str | Path,
+    instruction: str | None = None,
+    log: Callable[[str], None] = print,
+    reference: str | None = None,
+    bag_config: str | Path = DEFAULT_BAG_CONFIG,
 ) -> Path:
-    """Every bag under ``paths`` as one episode each, saved as a demonstration shard (``policy.data``)."""
+    """Every bag under ``paths`` as one episode each, saved as a demonstration shard (``policy.data``);
+    ``instruction``, ``reference`` and ``bag_config`` as in ``nav replay-eval``."""
     from policy.data import save_episodes
 
     episodes = []
     for bag in find_bags(paths):
-        episode = bag_to_episode(bag, instruction)
+        episode = bag_to_episode(bag, instruction, reference, bag_config)
         log(f"from-bags: {bag}: {len(episode)} steps, instruction {episode.instruction!r}")
         episodes.append(episode)
     return save_episodes(out, episodes)

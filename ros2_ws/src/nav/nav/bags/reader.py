@@ -30,6 +30,7 @@ import yaml
 
 __all__ = [
     "IN_PROGRESS",
+    "SINGLE_FILES",
     "RECORDING_KEY",
     "BagError",
     "BagInfo",

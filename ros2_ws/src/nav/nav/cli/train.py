@@ -15,6 +15,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     tr.add_argument("--variant", help="override the config's variant")
     tr.add_argument("--out-dir", help="override the config's out_dir")
     tr.add_argument("--from-bags", nargs="+", metavar="BAG", help="turn teleop/teacher bags into demonstrations")
+    tr.add_argument("--instruction", help="with --from-bags: for bags without one (replaces a recorded one)")
+    tr.add_argument("--reference", help="with --from-bags: the command topic that labels the steps")
+    tr.add_argument("--bag-config", help="with --from-bags: bags.yaml with the topic map (path or name)")
     tr.add_argument("--no-progress", action="store_true")
     tr.add_argument("--json", action="store_true")
 
@@ -38,7 +41,12 @@ def run_train(args: argparse.Namespace) -> int:
         from nav.bags.reader import BagError
 
         try:
-            shard = bags_to_shard(args.from_bags, Path(config.out_dir) / "bags" / "bag-episodes.npz", log=log)
+            shard = bags_to_shard(
+                args.from_bags,
+                Path(config.out_dir) / "bags" / "bag-episodes.npz",
+                log=log,
+                **options(args, "instruction", "reference", "bag_config"),
+            )
         except BagError as exc:
             return fail(args, exc)
         log(f"from-bags: demonstrations written to {shard}; training on them beside the simulated data")
