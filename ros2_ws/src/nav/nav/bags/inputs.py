@@ -167,19 +167,17 @@ IMPLAUSIBLE_FACTOR = 10.0
 """A reference faster than this many times the robot profile's limits is a broken reading, not a command."""
 
 
-def _plausible(command: tuple[float, float]) -> tuple[float, float]:
-    """``command`` if it is a usable reference; ValueError naming it otherwise (non-finite, or far beyond
-    anything the robot can do: some drivers fill a twist they do not measure with garbage)."""
-    from configs.robot import robot_profile
-
-    profile = robot_profile()
+def _plausible(command: tuple[float, float], limits: tuple[float, float]) -> tuple[float, float]:
+    """``command`` if it is a usable reference for a robot with these (m/s, rad/s) ``limits``; ValueError naming
+    it otherwise (non-finite, or far beyond anything the robot can do: some drivers fill a twist they do not
+    measure with garbage)."""
     linear, angular = command
     if not (math.isfinite(linear) and math.isfinite(angular)):
         raise ValueError(f"non-finite reference ({linear}, {angular})")
-    if abs(linear) > IMPLAUSIBLE_FACTOR * profile.max_linear or abs(angular) > IMPLAUSIBLE_FACTOR * profile.max_angular:
+    if abs(linear) > IMPLAUSIBLE_FACTOR * limits[0] or abs(angular) > IMPLAUSIBLE_FACTOR * limits[1]:
         raise ValueError(
             f"implausible reference ({linear:.3g} m/s, {angular:.3g} rad/s): over {IMPLAUSIBLE_FACTOR:g}x the robot's "
-            f"limits ({profile.max_linear} m/s, {profile.max_angular} rad/s)"
+            f"limits ({limits[0]} m/s, {limits[1]} rad/s)"
         )
     return command
 
@@ -191,8 +189,11 @@ def load_events(bag: BagReader, inputs: InputTopics) -> tuple[list[Event], dict[
     A message the agent node would reject (an undecodable image, an empty scan), or one the bag reader
     could not decode at all, is counted and left out, as the node logs and drops it.
     """
+    from configs.robot import robot_profile
     from perception.errors import PerceptionError
 
+    profile = robot_profile()
+    limits = (profile.max_linear, profile.max_angular)
     cloud_config = None
     if inputs.points:
         from perception.pointcloud import CloudScanConfig
@@ -220,7 +221,7 @@ def load_events(bag: BagReader, inputs: InputTopics) -> tuple[list[Event], dict[
                 if topic == inputs.odom:
                     events.append(Event(t, "odom", _twist(msg, msgtype)))
                 if topic == inputs.reference:
-                    events.append(Event(t, "reference", _plausible(_twist(msg, msgtype))))
+                    events.append(Event(t, "reference", _plausible(_twist(msg, msgtype), limits)))
         except (PerceptionError, ValueError) as exc:
             rejected[topic] = rejected.get(topic, 0) + 1
             first_error.setdefault(topic, str(exc))
