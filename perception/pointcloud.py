@@ -3,7 +3,10 @@
 :func:`cloud_to_scan` turns an ``(N, 3)`` cloud into the same representation as
 :func:`perception.lidar.resample_scan` (same beam layout, min range per beam) in four steps:
 
-1. Voxel down-sampling (open3d ``voxel_down_sample``), so dense sensors cost the same as sparse.
+1. Voxel down-sampling (open3d ``voxel_down_sample``) of the points the ground is fitted to, so
+   dense sensors cost the same as sparse. Steps 3 and 4 use every point: a voxel is wider than a
+   beam within ``voxel_size * beams / (2 pi)`` of the sensor (2.9 m for 5 cm and 360 beams), so
+   projecting voxel centres would leave beams in front of a near obstacle empty ("free").
 2. Ground estimation: open3d ``segment_plane`` (RANSAC) fits the dominant plane; it is accepted
    as the ground only if its normal is within ``plane_max_tilt_deg`` of vertical and it passes
    within ``plane_max_offset`` of the expected floor height. Otherwise (a wall or a table top won
@@ -22,13 +25,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 from perception.errors import PointCloudError
 from perception.lidar import Scan, beam_index, min_per_beam
+
+if TYPE_CHECKING:
+    from configs.robot import RobotProfile
 
 __all__ = [
     "CloudField",
@@ -61,7 +67,7 @@ class CloudScanConfig:
     sensor_height: float = 0.0
     """Height of the cloud's frame origin above the floor (m); 0 if points are in base_footprint."""
     voxel_size: float = 0.05
-    """Voxel edge for down-sampling (m); 0 disables down-sampling."""
+    """Voxel edge for down-sampling the points the ground plane is fitted to (m); 0 disables down-sampling."""
     band_min_z: float = 0.05
     """Lowest height above ground that counts as an obstacle (ground clearance), m."""
     band_max_z: float = 1.0
@@ -80,6 +86,28 @@ class CloudScanConfig:
     """Fewest RANSAC inliers (after down-sampling) for a fitted plane to count as ground."""
     seed: int = 0
     """Seed of open3d's RANSAC, for repeatable results."""
+
+    @classmethod
+    def from_profile(cls, profile: RobotProfile | None = None) -> CloudScanConfig:
+        """The scan layout of the robot's 2D lidar and the height of its 3D lidar, from the robot profile.
+
+        ``beams``, ``range_min`` and ``range_max`` are the profile's ``lidar`` (the scan the model was
+        trained on, so a cloud gives the same scan a 2D lidar would); ``sensor_height`` is
+        ``lidar3d.mount.z`` (the cloud's frame above the floor, which the ground fallback and the
+        plane check need). ``profile`` defaults to the process's, :func:`configs.robot.robot_profile`.
+        Other fields keep their defaults (``dataclasses.replace`` changes them).
+        """
+        if profile is None:
+            from configs.robot import robot_profile  # read on first use, not at import
+
+            profile = robot_profile()
+        lidar = profile.lidar
+        return cls(
+            beams=int(lidar.beams),
+            range_min=float(lidar.range_min),
+            range_max=float(lidar.range_max),
+            sensor_height=float(profile.lidar3d.mount.z),
+        )
 
     def __post_init__(self) -> None:
         if isinstance(self.beams, bool) or not isinstance(self.beams, int) or self.beams <= 0:
@@ -202,9 +230,9 @@ def cloud_to_scan_with_mask(points: npt.ArrayLike, config: CloudScanConfig | Non
         PointCloudError: not ``(N, 3)``, empty, or no finite point.
     """
     config = config or CloudScanConfig()
-    p = _downsample(_check_points(points), config.voxel_size)
-    ground = estimate_ground(p, config)
-    heights = ground.heights(p)
+    p = _check_points(points)
+    ground = estimate_ground(_downsample(p, config.voxel_size), config)
+    heights = ground.heights(p)  # every point, not the voxel centres: see step 1 of the module docstring
     in_band = (heights >= config.band_min_z) & (heights <= config.band_max_z)
     p = p[in_band]
     horizontal = np.hypot(p[:, 0], p[:, 1])
@@ -250,11 +278,14 @@ def points_from_cloud_buffer(
         row_step: Bytes per row; default ``width * point_step``. Bytes past a row's points are skipped.
 
     Returns:
-        The finite points in buffer order; points with any NaN/inf coordinate are dropped.
+        The points that are returns, in buffer order (row by row, as the sensor scanned them). An
+        organised cloud (``height > 1``, ``is_dense`` false) marks "no return" with NaN points
+        (Velodyne, most drivers) or with points at exactly ``(0, 0, 0)`` (Ouster): both are dropped,
+        as is any point with an infinite coordinate. Other fields (intensity, ring, time) are skipped.
 
     Raises:
         PointCloudError: a missing or non-float x/y/z field, a field past ``point_step``, a buffer
-            whose size is not ``row_step * height``, an empty cloud, or no finite point.
+            whose size is not ``row_step * height``, an empty cloud, or no point that is a return.
     """
     by_name = {f.name: f for f in map(_field_tuple, fields)}
     missing = [axis for axis in ("x", "y", "z") if axis not in by_name]
@@ -300,7 +331,10 @@ def points_from_cloud_buffer(
     finite = np.isfinite(xyz).all(axis=1)
     if not finite.any():
         raise PointCloudError(f"point cloud has {xyz.shape[0]} points and none is finite")
-    return xyz[finite]
+    returns = finite & xyz.any(axis=1)  # (0, 0, 0): "no return" in Ouster-style organised clouds
+    if not returns.any():
+        raise PointCloudError(f"point cloud has {xyz.shape[0]} points and all are NaN or (0, 0, 0): no return")
+    return xyz[returns]
 
 
 def points_from_cloud_message(msg: Any) -> npt.NDArray[np.float32]:

@@ -97,12 +97,16 @@ def _bytes_of(data: object) -> npt.NDArray[np.uint8]:
 
 
 def image_to_rgb(msg: Image) -> npt.NDArray[np.uint8]:
-    """``H x W x 3`` uint8 RGB from a raw Image (rgb8, bgr8, mono8, rgba8, bgra8; padded rows ok).
+    """``H x W x 3`` uint8 RGB from a raw Image in any encoding of
+    :data:`perception.camera.SUPPORTED_ENCODINGS` (8/16-bit RGB, BGR, mono, YUV 4:2:2, Bayer; padded
+    rows ok; 16-bit samples in the message's byte order).
 
     Raises:
-        perception.errors.ImageError: unsupported encoding or a buffer of the wrong size.
+        perception.errors.ImageError: a depth or unsupported encoding, or a buffer of the wrong size.
     """
-    return decode_image(_bytes_of(msg.data), msg.encoding, msg.width, msg.height, msg.step)
+    return decode_image(
+        _bytes_of(msg.data), msg.encoding, msg.width, msg.height, msg.step, is_bigendian=bool(msg.is_bigendian)
+    )
 
 
 def compressed_to_rgb(msg: CompressedImage) -> npt.NDArray[np.uint8]:
