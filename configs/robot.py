@@ -109,8 +109,11 @@ class LidarLayout:
     says), or the driver's habit (``no_return``, ``too_close``). See :mod:`perception.lidar`."""
     mount: Mount
     """Pose of the lidar frame in ``base_link``."""
+    max_age_s: float
+    """An older scan is stale: the agent stops (s; judged on header stamps when they are sane)."""
 
     def __post_init__(self) -> None:
+        _positive(self, "max_age_s")
         if self.beams <= 0:
             raise ValueError(f"lidar beams must be > 0, got {self.beams}")
         _positive(self, "range_min", "range_max")
@@ -146,6 +149,11 @@ class Lidar3DProfile:
 
     mount: Mount
     """Pose of the cloud's frame in ``base_link``."""
+    max_age_s: float
+    """An older cloud, where it stands in for the 2D scan, is stale (s)."""
+
+    def __post_init__(self) -> None:
+        _positive(self, "max_age_s")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -154,6 +162,11 @@ class CameraProfile:
 
     mount: Mount
     """Pose of the camera in ``base_link``; positive pitch looks down."""
+    max_age_s: float
+    """An older image is stale: the agent stops (s)."""
+
+    def __post_init__(self) -> None:
+        _positive(self, "max_age_s")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -67,6 +67,40 @@ def test_fresh_inputs_drive_within_the_limits(core):
     assert "inference_ms" in result.timings_ms
 
 
+def test_a_sane_header_stamp_judges_the_age_so_a_late_but_fresh_scan_drives(core):
+    # Gazebo slower than real time: the scan arrived 0.7 s ago on the wall clock, yet it is 0.2 s old in sim time.
+    core.on_instruction("go to the red cube")
+    core.on_image(IMAGE, 0.7)
+    core.on_scan(SCAN, GEOMETRY, now=0.0, stamp=100.0)
+    assert core.tick(0.7, stamp_now=100.2).ok
+    assert core.judged_on["scan"] == {"header stamp": 1}
+    # Without the stamp clock's reading, the same scan is judged on arrival: stale.
+    assert core.tick(0.7).reason.startswith("scan stale (0.70 s old by arrival")
+
+
+def test_a_scan_stamped_long_ago_is_stale_though_it_just_arrived(core):
+    core.on_instruction("go to the red cube")
+    feed(core, 0.0)
+    core.on_scan(SCAN, GEOMETRY, now=0.0, stamp=95.0)
+    result = core.tick(0.05, stamp_now=100.0)
+    assert (result.linear, result.angular) == (0.0, 0.0)
+    assert result.reason == "scan stale (5.00 s old by header stamp > 0.50 s)"
+
+
+@pytest.mark.parametrize(
+    ("stamp", "why"),
+    [(0.0, "the driver does not stamp"), (102.0, "two seconds ahead of the clock"), (1e9, "on another clock")],
+)
+def test_a_stamp_that_cannot_be_believed_is_judged_on_arrival(core, stamp, why):
+    core.on_instruction("go to the red cube")
+    core.on_scan(SCAN, GEOMETRY, now=0.0, stamp=stamp)
+    core.on_image(IMAGE, 0.1)
+    assert core.tick(0.1, stamp_now=100.0).ok, why
+    core.on_image(IMAGE, 0.7)
+    assert core.tick(0.7, stamp_now=100.6).reason.startswith("scan stale (0.70 s old by arrival"), why
+    assert core.judged_on["scan"] == {"arrival": 2}
+
+
 @pytest.mark.parametrize("stale", ["camera", "scan"])
 def test_a_stale_input_stops_and_says_which(core, stale):
     core.on_instruction("go to the red cube")

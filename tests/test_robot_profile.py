@@ -9,6 +9,7 @@ or in its own YAML file, disagrees with the second one and fails.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from configs.robot import (
     load_robot_profile,
     robot_profile,
 )
+from nav.runtime.agent import Timeouts
 from nav.runtime.config import TeleopConfig, load_ros_config
 from nav.runtime.guard import load_guard_config
 from perception.lidar import ScanConventions
@@ -49,9 +51,10 @@ OTHER_ROBOT = {
         "range_max": 12.0,
         "readings": {"zero": "no_return", "below_range_min": "too_close", "above_range_max": "no_return"},
         "mount": {"z": 0.2},
+        "max_age_s": 1.0,
     },
-    "lidar3d": {"mount": {"z": 0.4}},
-    "camera": {"mount": {"x": 0.1, "z": 0.25, "pitch_deg": 5.0}},
+    "lidar3d": {"mount": {"z": 0.4}, "max_age_s": 0.6},
+    "camera": {"mount": {"x": 0.1, "z": 0.25, "pitch_deg": 5.0}, "max_age_s": 0.4},
 }
 """A robot that differs from the shipped one in every fact (a 270-degree lidar, too)."""
 
@@ -123,6 +126,14 @@ def test_the_mux_limits_are_the_profiles(profile: RobotProfile) -> None:
         profile.max_linear_accel,
         profile.max_angular_accel,
     )
+
+
+def test_the_agents_staleness_limits_are_the_profiles_per_sensor(profile: RobotProfile) -> None:
+    agent = load_ros_config().agent
+
+    assert Timeouts.of_agent(agent) == Timeouts(profile.camera.max_age_s, profile.lidar.max_age_s)
+    cloud = Timeouts.of_agent(dataclasses.replace(agent, use_point_cloud=True))
+    assert cloud == Timeouts(profile.camera.max_age_s, profile.lidar3d.max_age_s)
 
 
 def test_the_guard_has_the_profiles_radius_and_sweeps_at_its_top_speed(profile: RobotProfile) -> None:
@@ -212,6 +223,7 @@ def test_the_shipped_profile_is_the_stacks_robot(shipped: RobotProfile) -> None:
         (load_ros_config, "ros.yaml", "mux:\n  inputs: [{name: n, topic: cmd_nav, priority: 1, timeout: 0.5}]\n"
          "  max_linear: 0.5\n", "mux.max_linear"),
         (load_ros_config, "ros.yaml", "guard:\n  robot_radius: 0.18\n", "guard.robot_radius"),
+        (load_ros_config, "ros.yaml", "agent:\n  scan_timeout: 0.5\n", "agent.scan_timeout"),
         (load_sim_config, "sim.yaml", "robot:\n  radius: 0.18\n", "robot.radius"),
         (load_sim_config, "sim.yaml", "lidar:\n  range_max: 8.0\n", "lidar.range_max"),
         (load_sim_config, "sim.yaml", "camera:\n  mount_z: 0.3\n", "camera.mount_z"),
@@ -325,9 +337,18 @@ def test_invalid_lidar_layouts_are_refused() -> None:
             range_max=8,
             readings=readings,
             mount=Mount(),
+            max_age_s=0.5,
         )
     with pytest.raises(ValueError, match="range_min"):
-        LidarLayout(beams=360, angle_min_deg=-180.0, range_min=8.0, range_max=0.1, readings=readings, mount=Mount())
+        LidarLayout(
+            beams=360,
+            angle_min_deg=-180.0,
+            range_min=8.0,
+            range_max=0.1,
+            readings=readings,
+            mount=Mount(),
+            max_age_s=0.5,
+        )
 
 
 def test_a_lidar_mount_the_simulator_and_guard_cannot_model_is_refused(

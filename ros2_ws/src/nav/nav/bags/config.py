@@ -15,7 +15,7 @@ from configs import load
 
 DEFAULT_BAG_CONFIG = "bags.yaml"
 
-__all__ = ["DEFAULT_BAG_CONFIG", "BagConfig", "RecordConfig", "RecordTopic", "TopicMap", "load_bag_config"]
+__all__ = ["DEFAULT_BAG_CONFIG", "BagConfig", "RecordConfig", "MaxAge", "RecordTopic", "TopicMap", "load_bag_config"]
 
 
 @dataclass(frozen=True)
@@ -54,12 +54,30 @@ class TopicMap:
     instruction: tuple[str, ...] = ("instruction",)
     odom: tuple[str, ...] = ("odom",)
     reference: tuple[str, ...] = ("teacher_cmd", "cmd_teleop", "cmd_nav", "cmd_out", "odom")
+    clock: tuple[str, ...] = ("/clock",)
+    """rosgraph_msgs/Clock: the stamps' clock in a simulator's bag (sim time)."""
+
+
+@dataclass(frozen=True)
+class MaxAge:
+    """Staleness limits (s) of the recorded robot's sensors; ``None``: the robot profile's ``max_age_s``."""
+
+    camera: float | None = None
+    scan: float | None = None
+    """The 2D scan's, or the point cloud's where it stands in for the scan."""
+
+    def __post_init__(self) -> None:
+        for name in ("camera", "scan"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"max_age_s.{name} must be > 0 (or null: the robot profile's), got {value}")
 
 
 @dataclass(frozen=True)
 class BagConfig:
     record: RecordConfig = field(default_factory=RecordConfig)
     topic_map: TopicMap = field(default_factory=TopicMap)
+    max_age_s: MaxAge = field(default_factory=MaxAge)
 
 
 def load_bag_config(path: str | Path = DEFAULT_BAG_CONFIG) -> BagConfig:

@@ -3,7 +3,11 @@
 Pure Python (no ROS). Each bag becomes one episode: at every control tick on bag time (the
 agent's ``control_hz``) a step holds the newest camera image, scan and odometry, and its label is
 the reference command active then (teleop or teacher, chosen through the topic map of
-``configs/bags.yaml``). Inputs are read with the same conversions as replay evaluation
+``configs/bags.yaml``). A tick whose image or scan is stale, judged as replay evaluation judges it
+(limits and header stamps: :func:`nav.bags.inputs.input_age`), or that has no reference command
+newer than ``REFERENCE_MAX_AGE_S``, gives no step. A bag without a camera trains with the blank grey
+image the agent sees in replay (:data:`nav.bags.inputs.BLANK_IMAGE`): the steps teach what to do
+from the scan alone, and the log line says so. Inputs are read with the same conversions as replay evaluation
 (:mod:`nav.bags.inputs`). Episodes store raw observations, as the simulator's do, so training applies
 THE pre-processing (:class:`policy.processing.PolicyProcessor`) at use time: only to stack bags
 with the simulator's data, an image is resized to the simulator camera's size and a scan of another
@@ -18,11 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from nav.bags.config import DEFAULT_BAG_CONFIG, load_bag_config
-from nav.bags.inputs import load_events, resolve_inputs
+from nav.bags.inputs import BLANK_IMAGE, Event, input_age, load_events, resolve_inputs, sensor_timeouts, stamp_clock
 from nav.bags.reader import SINGLE_FILES, BagError, BagReader
 from nav.runtime.config import DEFAULT_ROS_CONFIG, load_ros_config
 
-__all__ = ["bag_to_episode", "bags_to_shard", "find_bags"]
+__all__ = ["REFERENCE_MAX_AGE_S", "bag_to_episode", "bags_to_shard", "find_bags"]
+
+REFERENCE_MAX_AGE_S = 0.5
+"""s: a command older than this at a tick labels nothing (teleop that stopped publishing)."""
 
 
 def find_bags(paths: Sequence[str | Path]) -> list[Path]:
@@ -59,40 +66,38 @@ def bag_to_episode(
     from policy.processing import ScanGeometry
     from sim.config import load_sim_config
 
-    ros, maps = load_ros_config(ros_config), load_bag_config(bag_config).topic_map
+    ros, bags = load_ros_config(ros_config), load_bag_config(bag_config)
     sim = load_sim_config(sim_config)
     target = ScanGeometry.from_lidar_config(sim.lidar)
     with BagReader(bag_path) as bag:
-        inputs = resolve_inputs(bag.info, maps, ros.topics, reference)  # type: ignore[arg-type]
-        if inputs.lidar_only:
-            raise BagError(f"{bag_path}: no camera topic; training needs camera images ({inputs.notes[0]})")
+        inputs = resolve_inputs(bag.info, bags.topic_map, ros.topics, reference)  # type: ignore[arg-type]
         events, _ = load_events(bag, inputs)
     text = instruction or next((e.value for e in events if e.kind == "instruction"), None)
     if text is None:
         raise BagError(f"{bag_path}: no instruction in the bag; give one (nav train --from-bags ... --instruction T)")
+    clock, timeouts = stamp_clock(events, inputs), sensor_timeouts(ros.agent, bags.max_age_s, inputs)
+    blank = cv2.resize(BLANK_IMAGE, (sim.camera.width, sim.camera.height), interpolation=cv2.INTER_NEAREST)
     period = 1.0 / ros.agent.control_hz
     images, scans, odom, labels = [], [], [], []
-    image = scan = ref = None
+    newest: dict[str, Event] = {}
     last_odom = (0.0, 0.0)
     i, t = 0, events[0].t
     while t <= events[-1].t:
         while i < len(events) and events[i].t <= t:
-            e = events[i]
+            newest[events[i].kind] = events[i]
             i += 1
-            if e.kind == "image":
-                image = e
-            elif e.kind == "scan":
-                scan = e
-            elif e.kind == "odom":
-                last_odom = e.value
-            elif e.kind == "reference":
-                ref = e
-        fresh = all(
-            x is not None and t - x.t <= limit
-            for x, limit in ((image, ros.agent.camera_timeout), (scan, ros.agent.scan_timeout), (ref, 0.5))
+        if "odom" in newest:
+            last_odom = newest["odom"].value
+        image, scan, ref = (newest.get(k) for k in ("image", "scan", "reference"))
+        fresh = (
+            (inputs.lidar_only or (image is not None and input_age(image, t, clock) <= timeouts.camera))
+            and scan is not None
+            and input_age(scan, t, clock) <= timeouts.scan
+            and ref is not None
+            and t - ref.t <= REFERENCE_MAX_AGE_S
         )
         if fresh:
-            rgb = image.value  # type: ignore[union-attr]
+            rgb = blank if image is None else image.value
             if rgb.shape[:2] != (sim.camera.height, sim.camera.width):
                 rgb = cv2.resize(rgb, (sim.camera.width, sim.camera.height), interpolation=cv2.INTER_AREA)
             ranges, geo = scan.value  # type: ignore[union-attr]
@@ -105,6 +110,7 @@ def bag_to_episode(
                     geo.range_max,
                     sim.lidar.beams,
                     sim.lidar.range_max,
+                    conventions=geo.conventions,
                 )
             images.append(rgb)
             scans.append(np.asarray(ranges, dtype=np.float32))
@@ -112,7 +118,8 @@ def bag_to_episode(
             labels.append(ref.value)  # type: ignore[union-attr]
         t += period
     if not labels:
-        raise BagError(f"{bag_path}: no tick had a fresh image, scan and reference command at once")
+        needs = "scan and reference command" if inputs.lidar_only else "image, scan and reference command"
+        raise BagError(f"{bag_path}: no tick had a fresh {needs} at once")
     return Episode(
         images=np.stack(images).astype(np.uint8),
         scans=np.stack(scans),
@@ -121,6 +128,11 @@ def bag_to_episode(
         instruction=text,
         success=True,
     )
+
+
+def _blank_note(episode) -> str:  # type: ignore[no-untyped-def]
+    blank = bool(len(episode)) and bool(np.all(episode.images == BLANK_IMAGE[0, 0, 0]))
+    return " (lidar only: no camera in the bag, the steps show a blank grey image)" if blank else ""
 
 
 def bags_to_shard(
@@ -138,6 +150,6 @@ def bags_to_shard(
     episodes = []
     for bag in find_bags(paths):
         episode = bag_to_episode(bag, instruction, reference, bag_config)
-        log(f"from-bags: {bag}: {len(episode)} steps, instruction {episode.instruction!r}")
+        log(f"from-bags: {bag}: {len(episode)} steps, instruction {episode.instruction!r}{_blank_note(episode)}")
         episodes.append(episode)
     return save_episodes(out, episodes)

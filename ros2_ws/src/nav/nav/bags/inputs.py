@@ -10,17 +10,30 @@ feeds which input. :func:`load_events` reads a bag into one time-ordered list of
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from nav.bags.config import TopicMap
+from nav.bags.clock import StampClock, rebuild_clock
+from nav.bags.config import MaxAge, TopicMap
 from nav.bags.reader import BagError, BagInfo, BagReader
+from nav.runtime.agent import Timeouts
 from nav.runtime.config import Topics
+from nav.runtime.stamps import stamp_age
 from policy.processing import ScanGeometry
 
-__all__ = ["Event", "InputTopics", "load_events", "resolve_inputs"]
+__all__ = [
+    "BLANK_IMAGE",
+    "Event",
+    "InputTopics",
+    "input_age",
+    "load_events",
+    "resolve_inputs",
+    "sensor_timeouts",
+    "stamp_clock",
+]
 
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED = "sensor_msgs/msg/CompressedImage"
@@ -30,6 +43,9 @@ STRING = "std_msgs/msg/String"
 ODOM = "nav_msgs/msg/Odometry"
 TWIST = "geometry_msgs/msg/Twist"
 TWIST_STAMPED = "geometry_msgs/msg/TwistStamped"
+CLOCK = "rosgraph_msgs/msg/Clock"
+BLANK_IMAGE = np.full((64, 64, 3), 128, dtype=np.uint8)
+"""What a lidar-only bag shows the model in place of a camera image (replay evaluation and training)."""
 REFERENCE_TYPES = {TWIST, TWIST_STAMPED, ODOM}
 """A reference is a command (Twist, TwistStamped) or, in a bag without one, the measured motion (Odometry's twist)."""
 
@@ -45,6 +61,8 @@ class InputTopics:
     odom: str | None
     reference: str | None
     notes: tuple[str, ...] = ()
+    clock: str | None = None
+    """``rosgraph_msgs/Clock`` (sim time), read only to rebuild the stamps' clock (:mod:`nav.bags.clock`)."""
 
     @property
     def lidar_only(self) -> bool:
@@ -52,7 +70,7 @@ class InputTopics:
 
     @property
     def topics(self) -> list[str]:
-        names = [*self.camera, self.scan, self.points, self.instruction, self.odom, self.reference]
+        names = [*self.camera, self.scan, self.points, self.instruction, self.odom, self.reference, self.clock]
         return [n for n in names if n]
 
 
@@ -79,6 +97,7 @@ def resolve_inputs(
     clouds = pick(topic_map.points, {CLOUD})
     instructions = pick(topic_map.instruction, {STRING})
     odoms = pick(topic_map.odom, {ODOM})
+    clocks = pick(topic_map.clock, {CLOCK})
     ref_keys = (reference,) if reference else topic_map.reference
     refs = pick(ref_keys, REFERENCE_TYPES)
     mapped = set(camera) | set(scans) | set(clouds) | set(instructions) | set(odoms) | set(refs)
@@ -119,6 +138,7 @@ def resolve_inputs(
         odom=odoms[0] if odoms else None,
         reference=refs[0] if refs else None,
         notes=tuple(notes),
+        clock=clocks[0] if clocks else None,
     )
 
 
@@ -128,9 +148,11 @@ class Event:
 
     t: float
     kind: str
-    """``image``, ``scan``, ``instruction``, ``odom`` or ``reference``."""
+    """``image``, ``scan``, ``instruction``, ``odom``, ``reference`` or ``clock``."""
     value: Any
-    meta: dict[str, Any] = field(default_factory=dict)
+    topic: str = ""
+    stamp: float | None = None
+    """The header stamp (s; 0.0 when the driver left it unset), for messages that have a header."""
 
 
 def _image(msg: Any, msgtype: str) -> np.ndarray:
@@ -139,7 +161,7 @@ def _image(msg: Any, msgtype: str) -> np.ndarray:
     data = np.asarray(msg.data, dtype=np.uint8)
     if msgtype == COMPRESSED:
         return decode_compressed(data, msg.format)
-    return decode_image(data, msg.encoding, msg.width, msg.height, msg.step)
+    return decode_image(data, msg.encoding, msg.width, msg.height, msg.step, is_bigendian=bool(msg.is_bigendian))
 
 
 def _scan(msg: Any) -> tuple[np.ndarray, ScanGeometry] | None:
@@ -156,6 +178,13 @@ def _cloud(msg: Any, config: Any) -> tuple[np.ndarray, ScanGeometry]:
     return cloud_to_scan(points_from_cloud_message(msg), config), ScanGeometry.full_circle(
         config.beams, config.range_min, config.range_max
     )
+
+
+def _stamp(msg: Any) -> float | None:
+    header = getattr(msg, "header", None)
+    if header is None:
+        return None
+    return float(header.stamp.sec) + float(header.stamp.nanosec) * 1e-9
 
 
 def _twist(msg: Any, msgtype: str) -> tuple[float, float]:
@@ -198,30 +227,33 @@ def load_events(bag: BagReader, inputs: InputTopics) -> tuple[list[Event], dict[
     if inputs.points:
         from perception.pointcloud import CloudScanConfig
 
-        cloud_config = CloudScanConfig()
+        cloud_config = CloudScanConfig.from_profile()
     events: list[Event] = []
     rejected: dict[str, int] = {}
     first_error: dict[str, str] = {}
     for topic, msgtype, t_ns, msg in bag.messages(set(inputs.topics)):
         t = t_ns * 1e-9
+        stamp = _stamp(msg)
         try:
             if topic in inputs.camera:
-                events.append(Event(t, "image", _image(msg, msgtype)))
+                events.append(Event(t, "image", _image(msg, msgtype), topic, stamp))
             elif topic == inputs.scan:
                 scan = _scan(msg)
                 if scan is None:
                     rejected[topic] = rejected.get(topic, 0) + 1
                     continue
-                events.append(Event(t, "scan", scan))
+                events.append(Event(t, "scan", scan, topic, stamp))
             elif topic == inputs.points:
-                events.append(Event(t, "scan", _cloud(msg, cloud_config)))
+                events.append(Event(t, "scan", _cloud(msg, cloud_config), topic, stamp))
             elif topic == inputs.instruction:
-                events.append(Event(t, "instruction", str(msg.data)))
+                events.append(Event(t, "instruction", str(msg.data), topic))
+            elif topic == inputs.clock:
+                events.append(Event(t, "clock", None, topic, msg.clock.sec + msg.clock.nanosec * 1e-9))
             else:  # odometry and the reference may be the same topic (measured motion as the reference)
                 if topic == inputs.odom:
-                    events.append(Event(t, "odom", _twist(msg, msgtype)))
+                    events.append(Event(t, "odom", _twist(msg, msgtype), topic, stamp))
                 if topic == inputs.reference:
-                    events.append(Event(t, "reference", _plausible(_twist(msg, msgtype), limits)))
+                    events.append(Event(t, "reference", _plausible(_twist(msg, msgtype), limits), topic))
         except (PerceptionError, ValueError) as exc:
             rejected[topic] = rejected.get(topic, 0) + 1
             first_error.setdefault(topic, str(exc))
@@ -229,3 +261,30 @@ def load_events(bag: BagReader, inputs: InputTopics) -> tuple[list[Event], dict[
         rejected[topic] = rejected.get(topic, 0) + n
         first_error.setdefault(topic, bag.undecodable_errors[topic])
     return events, {f"{topic} ({first_error.get(topic, 'empty scan')})": n for topic, n in rejected.items()}
+
+
+def stamp_clock(events: Sequence[Event], inputs: InputTopics) -> StampClock:
+    """The stamps' clock of these events (:func:`nav.bags.clock.rebuild_clock`): ``/clock`` first, then the scan."""
+    readings: dict[str, tuple[list[float], list[float]]] = {}
+    for e in events:
+        if e.stamp is not None:
+            logs, stamps = readings.setdefault(e.topic, ([], []))
+            logs.append(e.t)
+            stamps.append(e.stamp)
+    order = [t for t in (inputs.clock, inputs.scan or inputs.points, *inputs.camera, inputs.odom) if t]
+    return rebuild_clock({t: (np.asarray(lg), np.asarray(st)) for t, (lg, st) in readings.items()}, order)
+
+
+def input_age(event: Event, t: float, clock: StampClock) -> float:
+    """How old ``event`` is at log time ``t``: by its header stamp when ``clock`` uses its topic's stamps and the
+    stamp is sane (:func:`nav.runtime.stamps.stamp_age`), else by arrival, as the agent's core judges it."""
+    by_stamp = stamp_age(event.stamp, clock.at(t)) if clock.uses_stamps(event.topic) else None
+    return t - event.t if by_stamp is None else by_stamp
+
+
+def sensor_timeouts(agent: Any, max_age: MaxAge, inputs: InputTopics) -> Timeouts:
+    """Staleness limits for a bag: the recorded robot's (bag config ``max_age_s``) where given, else this robot's
+    (the robot profile's, through ``agent``, a :class:`nav.runtime.config.AgentConfig`); the cloud's limit where a
+    point cloud stands in for the scan."""
+    scan = agent.cloud_timeout if inputs.points else agent.scan_timeout
+    return Timeouts(max_age.camera or agent.camera_timeout, max_age.scan or scan)

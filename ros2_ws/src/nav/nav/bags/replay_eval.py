@@ -12,7 +12,14 @@ active at that tick (the newest one no older than ``reference_timeout``):
 * a stop/go confusion matrix (stop: ``|linear| <= stop_linear``);
 * per-tick latency (pre-processing + model, p50/p99), ``messages_per_second`` and
   ``real_time_factor`` = recorded duration / evaluation wall time (reading and decoding the bag
-  included, shared by the variants, plus the variant's own ticks).
+  included, shared by the variants, plus the variant's own ticks); beside it, in the same run,
+  ``bare_decode_real_time_factor``: the recorded duration over the time the bag library alone takes
+  to read and deserialise the same topics (the floor no evaluation can beat).
+
+An input is stale at a tick when older than its limit: the recorded robot's (``max_age_s`` of the
+bag config), else the robot profile's. Its age is judged on its header stamp against the bag's
+rebuilt stamp clock when the stamps are sane (:mod:`nav.bags.clock`), on log time otherwise; the
+summary's ``timing`` says which per topic, and each variant's ``judged_on`` counts the ticks.
 
 ``random`` is a pseudo-variant (uniform random commands within the robot's limits, seeded): a
 reference point known not to match.
@@ -30,8 +37,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from nav.bags.clock import StampClock
 from nav.bags.config import DEFAULT_BAG_CONFIG, load_bag_config
-from nav.bags.inputs import Event, InputTopics, load_events, resolve_inputs
+from nav.bags.inputs import BLANK_IMAGE, Event, InputTopics, load_events, resolve_inputs, sensor_timeouts, stamp_clock
 from nav.bags.reader import BagError, BagInfo, BagReader
 from nav.runtime.agent import AgentCore, Timeouts
 from nav.runtime.config import DEFAULT_ROS_CONFIG, load_ros_config
@@ -39,8 +47,6 @@ from nav.runtime.config import DEFAULT_ROS_CONFIG, load_ros_config
 __all__ = ["ReplayEvalConfig", "VariantResult", "compare_commands", "replay_eval", "run_variant"]
 
 RANDOM = "random"
-BLANK_IMAGE = np.full((64, 64, 3), 128, dtype=np.uint8)
-"""What a lidar-only run shows the model in place of a camera image."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,8 @@ class VariantResult:
     """(ticks, 2) the reference command at each tick (NaN where none)."""
     latency_ms: np.ndarray = field(repr=False)
     stop_reasons: dict[str, int] = field(default_factory=dict)
+    judged_on: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Per sensor, the ticks whose staleness was judged on the header stamp and on arrival."""
 
 
 # ------------------------------------------------------------------------------------------ metrics
@@ -154,8 +162,12 @@ def run_variant(
     timeouts: Timeouts,
     control_hz: float,
     instruction: str | None,
+    clock: StampClock | None = None,
 ) -> VariantResult:
-    """Feed ``events`` through a fresh :class:`AgentCore` and tick on bag time; the result per tick."""
+    """Feed ``events`` through a fresh :class:`AgentCore` and tick on bag time; the result per tick.
+
+    With ``clock``, inputs of topics whose stamps it uses carry their stamps and each tick gets the
+    stamp clock's reading, so their age is judged on the stamp."""
     from perception.errors import PerceptionError
 
     core = AgentCore(controllers, name, timeouts)
@@ -173,10 +185,11 @@ def run_variant(
         while i < len(events) and events[i].t <= t:
             e = events[i]
             i += 1
+            stamp = e.stamp if clock is not None and clock.uses_stamps(e.topic) else None
             if e.kind == "image":
-                core.on_image(e.value, e.t)
+                core.on_image(e.value, e.t, stamp)
             elif e.kind == "scan":
-                core.on_scan(e.value[0], e.value[1], e.t)
+                core.on_scan(e.value[0], e.value[1], e.t, stamp)
             elif e.kind == "odom":
                 core.on_odom(*e.value)
             elif e.kind == "reference":
@@ -188,7 +201,7 @@ def run_variant(
         if inputs.lidar_only:  # no camera to go stale: a stopped tick is the scan's doing, and says so
             core.on_image(BLANK_IMAGE, t)
         t0 = time.perf_counter()
-        result = core.tick(t)
+        result = core.tick(t, clock.at(t) if clock is not None else None)
         latency[k] = (time.perf_counter() - t0) * 1000.0
         commands[k] = (result.linear, result.angular)
         if result.reason is not None:
@@ -208,9 +221,38 @@ def run_variant(
             "eval_s": wall,
         }
     )
+    judged = {sensor: dict(counts) for sensor, counts in core.judged_on.items() if counts}
     return VariantResult(
-        name, len(ticks), int(has_ref.sum()), metrics, ticks, commands, references, latency, dict(reasons)
+        name, len(ticks), int(has_ref.sum()), metrics, ticks, commands, references, latency, dict(reasons), judged
     )
+
+
+def _bare_decode(bag: BagReader, topics: set[str]) -> tuple[float, int]:
+    """Seconds the bag library takes to read and deserialise ``topics`` (nothing converted), and the messages."""
+    started, count = time.perf_counter(), 0
+    for _, kind, _, raw in bag.raw_messages(topics):
+        with contextlib.suppress(Exception):  # counted by load_events already; here only the time matters
+            bag.deserialize(raw, kind)
+            count += 1
+    return time.perf_counter() - started, count
+
+
+def _slow_sensor_notes(clock: StampClock, inputs: InputTopics, timeouts: Timeouts) -> list[str]:
+    """A note for each sensor whose messages come further apart than its staleness limit allows."""
+    notes = []
+    for sensor, topics, limit in (
+        ("camera", inputs.camera, timeouts.camera),
+        ("scan", [inputs.scan or inputs.points], timeouts.scan),
+    ):
+        for topic in topics:
+            timing = clock.topics.get(topic) if topic else None
+            if timing is not None and timing.median_period_s is not None and timing.median_period_s > limit:
+                notes.append(
+                    f"{topic} arrives every {timing.median_period_s:.2f} s (median, by {timing.basis}), slower than "
+                    f"its staleness limit {limit:.2f} s: ticks between its messages stop. If that is the recorded "
+                    f"robot's rate, give its limit in a bag config (max_age_s.{sensor}, about 2.5 periods)"
+                )
+    return notes
 
 
 def replay_eval(
@@ -241,11 +283,14 @@ def replay_eval(
                 "give one with --instruction"
             )
         events, rejected = load_events(bag, inputs)
+        decode_s = time.perf_counter() - wall0
+        bare_s, bare_count = _bare_decode(bag, set(inputs.topics))
     if not events:
         raise BagError(f"{info.path}: the mapped topics hold no usable message")
-    decode_s = time.perf_counter() - wall0
+    clock = stamp_clock(events, inputs)
+    timeouts = sensor_timeouts(ros.agent, bag_config.max_age_s, inputs)
     duration = events[-1].t - events[0].t
-    notes = [*info.notes, *inputs.notes]
+    notes = [*info.notes, *inputs.notes, *_slow_sensor_notes(clock, inputs, timeouts)]
     if config.instruction is not None:
         notes.append(
             f"instruction from the command line: {config.instruction!r}"
@@ -253,7 +298,8 @@ def replay_eval(
         )
     log(
         f"replay-eval: {info.path} ({info.storage}), {duration:.1f} s, {len(events)} input messages "
-        f"(read and decoded in {decode_s:.2f} s); reference {inputs.reference}"
+        f"(read and converted in {decode_s:.2f} s; the bag library alone reads them in {bare_s:.2f} s); "
+        f"reference {inputs.reference}; {clock.describe()['clock']}"
     )
     import torch
 
@@ -263,12 +309,11 @@ def replay_eval(
         from perception.language import default_encoder
 
         encoder = default_encoder()
-    timeouts = Timeouts(ros.agent.camera_timeout, ros.agent.scan_timeout)
     results = []
     for variant in config.variants:
         controllers = _controllers(variant, Path(models_dir), encoder, config.seed)
         result = run_variant(
-            variant, controllers, events, inputs, config, timeouts, ros.agent.control_hz, config.instruction
+            variant, controllers, events, inputs, config, timeouts, ros.agent.control_hz, config.instruction, clock
         )
         eval_s = decode_s + result.metrics["eval_s"]
         result.metrics["messages_per_second"] = len(events) / eval_s
@@ -296,6 +341,11 @@ def replay_eval(
         "input_messages": len(events),
         "rejected_messages": rejected,
         "decode_s": decode_s,
+        "bare_decode_s": bare_s,
+        "bare_decode_messages": bare_count,
+        "bare_decode_real_time_factor": duration / bare_s if bare_s > 0 else None,
+        "max_age_s": {"camera": timeouts.camera, "scan": timeouts.scan},
+        "timing": clock.describe(),
         "align": config.align,
         "control_hz": ros.agent.control_hz,
         "topics": {
@@ -308,7 +358,9 @@ def replay_eval(
         },
         "lidar_only": inputs.lidar_only,
         "notes": notes,
-        "variants": {r.variant: {**r.metrics, "zero_reasons": r.stop_reasons} for r in results},
+        "variants": {
+            r.variant: {**r.metrics, "zero_reasons": r.stop_reasons, "judged_on": r.judged_on} for r in results
+        },
     }
     first = results[0].metrics
     summary["messages_per_second"] = first["messages_per_second"]

@@ -93,7 +93,7 @@ class AgentNode(Node):
         elif variant not in controllers:
             self._startup_error = f"variant {variant!r} has no model under {models_dir}; found {sorted(controllers)}"
         else:
-            self.core = AgentCore(controllers, variant, Timeouts(agent.camera_timeout, agent.scan_timeout))
+            self.core = AgentCore(controllers, variant, Timeouts.of_agent(agent))
         if self._startup_error:
             self.get_logger().error(f"{self._startup_error}: publishing zero velocity")
         else:
@@ -107,7 +107,7 @@ class AgentNode(Node):
         if agent.use_point_cloud:
             from perception.pointcloud import CloudScanConfig
 
-            self._cloud_config = CloudScanConfig()
+            self._cloud_config = CloudScanConfig.from_profile()
             self.create_subscription(PointCloud2, topics.points, self._on_points, SENSOR_QOS)
         else:
             self.create_subscription(LaserScan, topics.scan, self._on_scan, SENSOR_QOS)

@@ -6,18 +6,29 @@ returns zero velocity with the reason: no instruction yet, an input missing or o
 staleness limit, no model for the variant, or an error inside the model. Model variants are
 preloaded, so a switch happens between two ticks without a load on the control path; the new
 variant starts with an empty memory (hidden sizes differ between variants).
+
+**How old an input is.** Each input is kept with its arrival time and, when the caller has one, its
+header stamp. A tick given the stamp clock's present (``stamp_now``: the ROS clock on a robot, the
+bag's reconstructed clock in replay) judges an input with a sane stamp on it: Gazebo running slower
+than real time delivers scans late on the wall clock, yet they are fresh in the time they describe.
+A stamp is not sane (:func:`nav.runtime.stamps.stamp_age`) when it is zero (drivers that do not
+stamp), too far ahead of the clock, or so far from it that it is on another clock (a sensor's boot
+time, sim time against wall time); such an input is judged on arrival. Each tick's basis is counted
+per sensor (:attr:`AgentCore.judged_on`).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from nav.runtime.stamps import ARRIVAL, HEADER_STAMP, stamp_age
 from perception.errors import PerceptionError
 from perception.language import normalise_instruction
 from policy.controller import PolicyController
@@ -28,8 +39,15 @@ ZERO = (0.0, 0.0)
 
 @dataclass(frozen=True)
 class Timeouts:
+    """Staleness limits (s) per input: the robot profile's ``max_age_s`` (:meth:`of_agent`)."""
+
     camera: float
     scan: float
+
+    @classmethod
+    def of_agent(cls, agent: Any) -> Timeouts:
+        """From a :class:`nav.runtime.config.AgentConfig`: the cloud's limit where the cloud stands in for the scan."""
+        return cls(agent.camera_timeout, agent.cloud_timeout if agent.use_point_cloud else agent.scan_timeout)
 
 
 @dataclass
@@ -50,6 +68,14 @@ class TickResult:
 class _Stamped:
     value: Any
     t: float
+    """Arrival time (the core's clock)."""
+    stamp: float | None = None
+    """Header stamp (s), when the message had one."""
+
+    def age(self, now: float, stamp_now: float | None) -> tuple[float, str]:
+        """Age and its basis: the header stamp when sane, else arrival."""
+        by_stamp = stamp_age(self.stamp, stamp_now)
+        return (now - self.t, ARRIVAL) if by_stamp is None else (by_stamp, HEADER_STAMP)
 
 
 class AgentCore:
@@ -76,13 +102,19 @@ class AgentCore:
         self._odom = np.zeros(2, dtype=np.float32)
         self.instruction: str | None = None
         self._no_instruction = "no instruction yet"
+        self.judged_on: dict[str, Counter[str]] = {"camera": Counter(), "scan": Counter()}
+        """Per sensor, how many ticks judged its age on the header stamp and how many on arrival."""
 
     # ------------------------------------------------------------------ inputs
-    def on_image(self, rgb: np.ndarray, now: float | None = None) -> None:
-        self._image = _Stamped(rgb, self._now(now))
+    def on_image(self, rgb: np.ndarray, now: float | None = None, stamp: float | None = None) -> None:
+        """A decoded image arriving at ``now`` (default the clock), with its header ``stamp`` (s) if known."""
+        self._image = _Stamped(rgb, self._now(now), stamp)
 
-    def on_scan(self, ranges: np.ndarray, geometry: ScanGeometry, now: float | None = None) -> None:
-        self._scan = _Stamped((np.asarray(ranges, dtype=np.float32), geometry), self._now(now))
+    def on_scan(
+        self, ranges: np.ndarray, geometry: ScanGeometry, now: float | None = None, stamp: float | None = None
+    ) -> None:
+        """A scan in the robot's frame arriving at ``now``, with its header ``stamp`` (s) if known."""
+        self._scan = _Stamped((np.asarray(ranges, dtype=np.float32), geometry), self._now(now), stamp)
 
     def on_odom(self, linear: float, angular: float) -> None:
         values = np.array([linear, angular], dtype=np.float32)
@@ -132,13 +164,15 @@ class AgentCore:
         self._pending_variant = name
 
     # ------------------------------------------------------------------ decision
-    def tick(self, now: float | None = None) -> TickResult:
+    def tick(self, now: float | None = None, stamp_now: float | None = None) -> TickResult:
+        """One decision at ``now`` (default the clock); ``stamp_now`` is the present on the clock the inputs'
+        header stamps use (none: every input is judged on arrival)."""
         now = self._now(now)
         if self._pending_variant is not None and self._pending_variant != self.variant:
             self.variant = self._pending_variant
             self.controllers[self.variant].reset()
         self._pending_variant = None
-        reason = self._doubt(now)
+        reason = self._doubt(now, stamp_now)
         if reason is not None:
             return TickResult(*ZERO, self.variant, reason)
         controller = self.controllers[self.variant]
@@ -156,7 +190,7 @@ class AgentCore:
             return TickResult(*ZERO, self.variant, "model produced a non-finite command")
         return TickResult(linear, angular, self.variant, None, {"inference_ms": inference_ms})
 
-    def _doubt(self, now: float) -> str | None:
+    def _doubt(self, now: float, stamp_now: float | None) -> str | None:
         if self.instruction is None:
             return self._no_instruction
         for name, stamped, limit in (
@@ -165,9 +199,10 @@ class AgentCore:
         ):
             if stamped is None:
                 return f"no {name} message yet"
-            age = now - stamped.t
+            age, basis = stamped.age(now, stamp_now)
+            self.judged_on[name][basis] += 1
             if age > limit:
-                return f"{name} stale ({age:.2f} s old > {limit:.2f} s)"
+                return f"{name} stale ({age:.2f} s old by {basis} > {limit:.2f} s)"
         return None
 
     def _now(self, now: float | None) -> float:

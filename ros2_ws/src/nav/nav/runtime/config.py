@@ -67,8 +67,12 @@ class AgentConfig:
     control_hz: float = 10.0
     variant: str = "medium"
     models_dir: str = "models"
-    camera_timeout: float = 0.5
-    scan_timeout: float = 0.5
+    camera_timeout: float = from_profile("camera.max_age_s")
+    """s: an older image is stale (robot.yaml ``camera.max_age_s``)."""
+    scan_timeout: float = from_profile("lidar.max_age_s")
+    """s: an older scan is stale (robot.yaml ``lidar.max_age_s``)."""
+    cloud_timeout: float = from_profile("lidar3d.max_age_s")
+    """s: an older cloud, where it stands in for the scan, is stale (robot.yaml ``lidar3d.max_age_s``)."""
     use_point_cloud: bool = False
     torch_threads: int = 1
     """Intra-op threads for the policy and the sentence encoder. The models are small and the CPU is
@@ -78,8 +82,8 @@ class AgentConfig:
     def __post_init__(self) -> None:
         if self.torch_threads < 1:
             raise ValueError("torch_threads must be >= 1")
-        if self.control_hz <= 0 or self.camera_timeout <= 0 or self.scan_timeout <= 0:
-            raise ValueError("control_hz, camera_timeout and scan_timeout must be > 0")
+        if self.control_hz <= 0:
+            raise ValueError("control_hz must be > 0")
 
 
 @dataclass(frozen=True)
