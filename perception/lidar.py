@@ -56,6 +56,7 @@ __all__ = [
     "rep117_to_ranges",
     "resample_scan",
     "resample_scan_with_mask",
+    "to_robot_centre",
 ]
 
 FloatArray = npt.NDArray[np.float32]
@@ -220,6 +221,27 @@ def _validate_scan_args(
     return r
 
 
+def to_robot_centre(
+    values: npt.NDArray[np.float64],
+    angles: npt.NDArray[np.float64],
+    origin: tuple[float, float],
+    out_range_max: float = math.inf,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Rays of a lidar that sits at ``origin`` (x, y in the robot's frame, m), their ``angles`` already turned
+    into the robot's frame, as ranges and bearings from the robot's centre.
+
+    A return (a range above 0 and below ``out_range_max``) moves to the point it hit; a ray with no return
+    keeps its direction (what it did not see is far away), and a too-close one (0) stays 0: the
+    object is at the lidar, as close as the robot can tell.
+    """
+    x0, y0 = float(origin[0]), float(origin[1])
+    if x0 == 0.0 and y0 == 0.0:
+        return values, angles
+    hit = np.isfinite(values) & (values > 0.0) & (values < out_range_max)
+    px, py = x0 + values * np.cos(angles), y0 + values * np.sin(angles)
+    return np.where(hit, np.hypot(px, py), values), np.where(hit, np.arctan2(py, px), angles)
+
+
 def _ray_beam_pairs(
     ray_angles: npt.NDArray[np.float64], angle_increment: float, beams: int
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
@@ -254,6 +276,7 @@ def resample_scan_with_mask(
     count: int | None = None,
     fill_value: float | None = None,
     conventions: ScanConventions = MESSAGE_DEFINITION,
+    origin: tuple[float, float] = (0.0, 0.0),
 ) -> Scan:
     """Resample a laser scan onto the model's beam layout, with a validity mask.
 
@@ -270,6 +293,8 @@ def resample_scan_with_mask(
         fill_value: Range written into invalid beams; default ``out_range_max``.
         conventions: How the driver's readings outside ``[range_min, range_max]`` read (robot profile
             ``lidar.readings``); default the message definition (discarded).
+        origin: Where the lidar sits in the robot's frame (x, y, m); its returns are re-measured from the
+            robot's centre (:func:`to_robot_centre`). The angles must already be in the robot's frame.
 
     Raises:
         ScanError: empty or non-1-D ranges, a length disagreeing with ``count``, a non-finite or
@@ -286,8 +311,9 @@ def resample_scan_with_mask(
 
     measured = ~np.isnan(values)
     ray_angles = angle_min + np.arange(values.size, dtype=np.float64) * angle_increment
-    rays, beam = _ray_beam_pairs(ray_angles[measured], angle_increment, beams)
-    out, hit = min_per_beam(beam, values[measured][rays], beams)
+    values, ray_angles = to_robot_centre(values[measured], ray_angles[measured], origin, out_range_max)
+    rays, beam = _ray_beam_pairs(ray_angles, angle_increment, beams)
+    out, hit = min_per_beam(beam, values[rays], beams)
     out = np.where(hit, out, fill)
     return Scan(ranges=out.astype(np.float32), valid=hit)
 
@@ -304,6 +330,7 @@ def resample_scan(
     count: int | None = None,
     fill_value: float | None = None,
     conventions: ScanConventions = MESSAGE_DEFINITION,
+    origin: tuple[float, float] = (0.0, 0.0),
 ) -> FloatArray:
     """:func:`resample_scan_with_mask` without the mask: ``(beams,)`` float32 ranges."""
     return resample_scan_with_mask(
@@ -317,6 +344,7 @@ def resample_scan(
         count=count,
         fill_value=fill_value,
         conventions=conventions,
+        origin=origin,
     ).ranges
 
 

@@ -61,6 +61,8 @@ class ScanGeometry:
     """Sensor maximum range (m)."""
     conventions: ScanConventions = MESSAGE_DEFINITION
     """How the driver's readings outside ``[range_min, range_max]`` read (robot profile ``lidar.readings``)."""
+    origin: tuple[float, float] = (0.0, 0.0)
+    """Where the lidar sits in the robot's frame (x, y, m): its returns are re-measured from the robot's centre."""
 
     @classmethod
     def full_circle(cls, beams: int, range_min: float, range_max: float) -> ScanGeometry:
@@ -76,16 +78,24 @@ class ScanGeometry:
         conventions = getattr(lidar, "readings", MESSAGE_DEFINITION)
         mount = getattr(lidar, "mount", None)
         yaw = math.radians(mount.yaw_deg) if mount is not None else 0.0
+        origin = (mount.x, mount.y) if mount is not None else (0.0, 0.0)
         angle_min = math.radians(lidar.angle_min_deg) + yaw
-        return cls(angle_min, span / lidar.beams, lidar.range_min, lidar.range_max, conventions)
+        return cls(angle_min, span / lidar.beams, lidar.range_min, lidar.range_max, conventions, origin)
 
     @classmethod
-    def of_message(cls, angle_min: float, angle_increment: float, range_min: float, range_max: float) -> ScanGeometry:
+    def of_message(
+        cls, angle_min: float, angle_increment: float, range_min: float, range_max: float, mount: Any = None
+    ) -> ScanGeometry:
         """A received scan's own fields (angles in the lidar's frame), in the robot's frame and read with the
-        robot's conventions: the robot profile's ``lidar.mount.yaw_deg`` and ``lidar.readings``."""
+        robot's conventions (``lidar.readings``). ``mount`` (x, y, yaw_deg and, optionally, ``upside_down``:
+        a lidar rolled over, whose counter-clockwise is the robot's clockwise) is where the lidar sits:
+        default the robot profile's ``lidar.mount``; a bag's ``/tf_static`` gives its own."""
         lidar = robot_profile().lidar
-        yaw = math.radians(lidar.mount.yaw_deg)
-        return cls(angle_min + yaw, angle_increment, range_min, range_max, lidar.readings)
+        mount = lidar.mount if mount is None else mount
+        if getattr(mount, "upside_down", False):
+            angle_min, angle_increment = -angle_min, -angle_increment
+        yaw = math.radians(mount.yaw_deg)
+        return cls(angle_min + yaw, angle_increment, range_min, range_max, lidar.readings, (mount.x, mount.y))
 
     @classmethod
     def from_profile(cls, profile: RobotProfile | None = None) -> ScanGeometry:
@@ -156,6 +166,7 @@ class PolicyProcessor:
             c.lidar_beams,
             c.lidar_range_max,
             conventions=geometry.conventions,
+            origin=geometry.origin,
         )
         return prepare_scan(resampled, c.lidar_range_max)
 

@@ -106,6 +106,10 @@ def test_the_turtlebot3_bag_is_evaluated_against_its_cmd_vel_with_the_default_ba
     assert summary["lidar_only"] is True
     assert summary["ticks_evaluated"]["random"] > 0
     assert summary["rejected_messages"] == {}
+    # Its lidar sits 6.4 cm behind the centre, which only its /tf_static says.
+    assert (
+        "lidar mount from /tf_static (base_link -> base_scan): x -0.064 m, y +0.000 m, yaw +0.0 deg" in summary["notes"]
+    )
 
 
 def test_a_simulator_slower_than_real_time_is_judged_on_its_header_stamps_not_on_arrival() -> None:

@@ -355,13 +355,38 @@ def test_a_lidar_mount_the_simulator_and_guard_cannot_model_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(ROBOT_PROFILE_ENV, str(write(tmp_path / "robot.yaml", profile_with(lidar__mount__x=0.1))))
-
     with pytest.raises(ConfigError, match=r"lidar\.mount"):
-        load_sim_config()
+        load_sim_config()  # the simulator casts its rays from the robot's centre
+    assert load_ros_config().guard.lidar_xy == (0.1, 0.0)  # the guard re-measures from the centre
+
+    monkeypatch.setenv(
+        ROBOT_PROFILE_ENV, str(write(tmp_path / "pitched.yaml", profile_with(lidar__mount__pitch_deg=5)))
+    )
     with pytest.raises(ConfigError, match="guard"):
-        load_ros_config()
+        load_ros_config()  # a pitched lidar's scan is no level slice
     guard_off = write(tmp_path / "ros.yaml", {"guard": {"enabled": False}})
     assert load_ros_config(guard_off).guard.enabled is False  # no guard, no claim about the lidar's place
+
+
+def test_a_lidar_off_the_robots_centre_is_re_measured_from_the_centre(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lidar 0.3 m behind the centre: a return 0.4 m ahead of it is 0.1 m ahead of the centre, inside the robot."""
+    from nav.runtime.guard import CollisionGuard
+
+    ranges = np.full(360, np.inf)
+    ranges[180] = 0.4  # ray 180 at 0 degrees: straight ahead
+    for x, code in ((0.0, "slow"), (-0.3, "stop")):
+        monkeypatch.setenv(ROBOT_PROFILE_ENV, str(write(tmp_path / f"{x}.yaml", profile_with(lidar__mount__x=x))))
+        guard = CollisionGuard(load_ros_config().guard)
+        guard.on_scan(ranges, -math.pi, math.radians(1.0), 0.12, 8.0, now=0.0)
+        assert guard.filter(0.3, 0.0, now=0.0).code == code, x
+
+        geometry = ScanGeometry.of_message(-math.pi, math.radians(1.0), 0.12, 8.0)
+        assert geometry.origin == (x, 0.0)
+        small = get_variant("small")
+        model_beams = PolicyProcessor(small).scan(ranges, geometry) * small.lidar_range_max
+        assert model_beams[small.lidar_beams // 2] == pytest.approx(0.4 + x, abs=1e-5)
 
 
 def test_a_lidar_turned_on_its_mount_shifts_the_sectors_by_the_mounts_yaw(

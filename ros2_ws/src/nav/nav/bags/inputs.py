@@ -19,6 +19,7 @@ import numpy as np
 from nav.bags.clock import StampClock, rebuild_clock
 from nav.bags.config import MaxAge, TopicMap
 from nav.bags.reader import BagError, BagInfo, BagReader
+from nav.bags.tf import LidarMount
 from nav.runtime.agent import Timeouts
 from nav.runtime.config import Topics
 from nav.runtime.stamps import stamp_age
@@ -164,12 +165,13 @@ def _image(msg: Any, msgtype: str) -> np.ndarray:
     return decode_image(data, msg.encoding, msg.width, msg.height, msg.step, is_bigendian=bool(msg.is_bigendian))
 
 
-def _scan(msg: Any) -> tuple[np.ndarray, ScanGeometry] | None:
+def _scan(msg: Any, mount: LidarMount | None) -> tuple[np.ndarray, ScanGeometry] | None:
     ranges = np.asarray(msg.ranges, dtype=np.float32)
     inc = float(msg.angle_increment)
     if ranges.size == 0 or not math.isfinite(inc) or inc == 0:
         return None  # the agent node rejects such a scan too
-    return ranges, ScanGeometry.of_message(float(msg.angle_min), inc, float(msg.range_min), float(msg.range_max))
+    geometry = ScanGeometry.of_message(float(msg.angle_min), inc, float(msg.range_min), float(msg.range_max), mount)
+    return ranges, geometry
 
 
 def _cloud(msg: Any, config: Any) -> tuple[np.ndarray, ScanGeometry]:
@@ -211,9 +213,12 @@ def _plausible(command: tuple[float, float], limits: tuple[float, float]) -> tup
     return command
 
 
-def load_events(bag: BagReader, inputs: InputTopics) -> tuple[list[Event], dict[str, int]]:
+def load_events(
+    bag: BagReader, inputs: InputTopics, lidar: LidarMount | None = None
+) -> tuple[list[Event], dict[str, int]]:
     """Every mapped message of ``bag``, converted, in log-time order; and how many were rejected, per topic
-    (keyed ``"topic (first error)"``).
+    (keyed ``"topic (first error)"``). Scans are turned into the robot's frame by ``lidar`` (the bag's
+    ``/tf_static``: :func:`nav.bags.tf.bag_lidar_mount`), else by the robot profile's mount.
 
     A message the agent node would reject (an undecodable image, an empty scan), or one the bag reader
     could not decode at all, is counted and left out, as the node logs and drops it.
@@ -238,7 +243,7 @@ def load_events(bag: BagReader, inputs: InputTopics) -> tuple[list[Event], dict[
             if topic in inputs.camera:
                 events.append(Event(t, "image", _image(msg, msgtype), topic, stamp))
             elif topic == inputs.scan:
-                scan = _scan(msg)
+                scan = _scan(msg, lidar)
                 if scan is None:
                     rejected[topic] = rejected.get(topic, 0) + 1
                     continue

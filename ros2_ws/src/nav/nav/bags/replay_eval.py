@@ -41,6 +41,7 @@ from nav.bags.clock import StampClock
 from nav.bags.config import DEFAULT_BAG_CONFIG, load_bag_config
 from nav.bags.inputs import BLANK_IMAGE, Event, InputTopics, load_events, resolve_inputs, sensor_timeouts, stamp_clock
 from nav.bags.reader import BagError, BagInfo, BagReader
+from nav.bags.tf import bag_lidar_mount
 from nav.runtime.agent import AgentCore, Timeouts
 from nav.runtime.config import DEFAULT_ROS_CONFIG, load_ros_config
 
@@ -282,7 +283,8 @@ def replay_eval(
                 f"(looked for String on {list(bag_config.topic_map.instruction)}); "
                 "give one with --instruction"
             )
-        events, rejected = load_events(bag, inputs)
+        lidar, mount_notes = bag_lidar_mount(bag, inputs.scan)
+        events, rejected = load_events(bag, inputs, lidar)
         decode_s = time.perf_counter() - wall0
         bare_s, bare_count = _bare_decode(bag, set(inputs.topics))
     if not events:
@@ -290,7 +292,7 @@ def replay_eval(
     clock = stamp_clock(events, inputs)
     timeouts = sensor_timeouts(ros.agent, bag_config.max_age_s, inputs)
     duration = events[-1].t - events[0].t
-    notes = [*info.notes, *inputs.notes, *_slow_sensor_notes(clock, inputs, timeouts)]
+    notes = [*info.notes, *inputs.notes, *mount_notes, *_slow_sensor_notes(clock, inputs, timeouts)]
     if config.instruction is not None:
         notes.append(
             f"instruction from the command line: {config.instruction!r}"

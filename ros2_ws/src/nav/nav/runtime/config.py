@@ -192,15 +192,15 @@ def load_ros_config(path: str | Path = DEFAULT_ROS_CONFIG) -> RosConfig:
     """Read :class:`RosConfig` (default ``configs/ros.yaml``), with the robot profile's facts.
 
     Raises:
-        ConfigError: a bad file, or (with the guard enabled) a profile whose lidar is not at the centre of
-            the footprint facing forward, which the guard's geometry takes it to be.
+        ConfigError: a bad file, or (with the guard enabled) a profile whose lidar is pitched: the guard
+            takes its scan to be a horizontal slice.
     """
     config = load(RosConfig, path)
     mount = robot_profile().lidar.mount
-    if config.guard.enabled and not mount.on_axis:
+    if config.guard.enabled and mount.pitch_deg != 0.0:
         raise ConfigError(
             f"{robot_profile_path()}: 'lidar.mount' is {mount}, but the collision guard ({path}: guard) takes the "
-            "lidar to sit over the centre of the footprint, level: only z and yaw_deg may be non-zero"
+            "lidar's scan to be level: pitch_deg must be 0"
         )
     return config
 

@@ -48,7 +48,7 @@ import numpy as np
 import numpy.typing as npt
 
 from configs.robot import from_profile
-from perception.lidar import ScanConventions, nearest_in_sector, rep117_to_ranges, wrap_angle
+from perception.lidar import ScanConventions, nearest_in_sector, rep117_to_ranges, to_robot_centre, wrap_angle
 
 __all__ = [
     "CollisionGuard",
@@ -79,6 +79,9 @@ class GuardConfig:
     lidar_yaw_deg: float = from_profile("lidar.mount.yaw_deg")
     """deg: the lidar frame's turn in ``base_link`` (the robot profile's ``lidar.mount.yaw_deg``): a ray at
     angle a in the scan points at a + yaw on the robot."""
+    lidar_xy: tuple[float, float] = from_profile("lidar.mount", lambda m: (m.x, m.y))
+    """m: where the lidar sits in ``base_link`` (the robot profile's ``lidar.mount`` x, y): its returns are
+    re-measured from the robot's centre (:func:`perception.lidar.to_robot_centre`)."""
     readings: ScanConventions = from_profile("lidar.readings")
     """How the lidar's finite readings outside ``[range_min, range_max]`` read (the robot profile's
     ``lidar.readings``; the LaserScan definition: discarded)."""
@@ -147,7 +150,9 @@ class CollisionGuard:
         distance = rep117_to_ranges(r, range_min, range_max, math.inf, self.config.readings)
         valid, free = ~np.isnan(distance), np.isposinf(distance)
         first = angle_min + math.radians(self.config.lidar_yaw_deg)  # in base_link
-        angles = wrap_angle(first + np.arange(r.size, dtype=np.float64) * angle_increment)
+        angles = first + np.arange(r.size, dtype=np.float64) * angle_increment
+        distance, angles = to_robot_centre(distance, angles, self.config.lidar_xy)
+        angles = wrap_angle(angles)
         half = self.config.half_angle + 1e-9
         for direction, centre in ((1, 0.0), (-1, math.pi)):
             self._nearest[direction] = float(nearest_in_sector(distance, angles, centre, half))
