@@ -57,6 +57,7 @@ __all__ = [
     "resample_scan",
     "resample_scan_with_mask",
     "to_robot_centre",
+    "unusable_scan",
 ]
 
 FloatArray = npt.NDArray[np.float32]
@@ -178,6 +179,16 @@ def rep117_to_ranges(
     out = np.where(too_close, 0.0, out)
     out = np.where(invalid, np.nan, out)
     return np.clip(out, 0.0, out_range_max)  # NaN passes through np.clip
+
+
+def unusable_scan(ranges: npt.ArrayLike, angle_increment: float) -> str | None:
+    """Why a received scan cannot be read at all (no ray, or no angle between its rays), or None. The agent node
+    and the bag inputs drop such a scan with this reason; anything else is read ray by ray."""
+    if np.asarray(ranges).size == 0:
+        return "empty scan (no ranges)"
+    if not math.isfinite(angle_increment) or angle_increment == 0:
+        return f"angle_increment is {angle_increment}: the rays have no angle between them"
+    return None
 
 
 def counter_clockwise(

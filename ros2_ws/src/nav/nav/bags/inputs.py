@@ -23,6 +23,7 @@ from nav.bags.tf import LidarMount
 from nav.runtime.agent import Timeouts
 from nav.runtime.config import Topics
 from nav.runtime.stamps import stamp_age
+from perception.lidar import unusable_scan
 from policy.processing import ScanGeometry
 
 __all__ = [
@@ -165,11 +166,12 @@ def _image(msg: Any, msgtype: str) -> np.ndarray:
     return decode_image(data, msg.encoding, msg.width, msg.height, msg.step, is_bigendian=bool(msg.is_bigendian))
 
 
-def _scan(msg: Any, mount: LidarMount | None) -> tuple[np.ndarray, ScanGeometry] | None:
+def _scan(msg: Any, mount: LidarMount | None) -> tuple[np.ndarray, ScanGeometry]:
     ranges = np.asarray(msg.ranges, dtype=np.float32)
     inc = float(msg.angle_increment)
-    if ranges.size == 0 or not math.isfinite(inc) or inc == 0:
-        return None  # the agent node rejects such a scan too
+    problem = unusable_scan(ranges, inc)
+    if problem is not None:
+        raise ValueError(problem)  # the agent node drops such a scan too
     geometry = ScanGeometry.of_message(float(msg.angle_min), inc, float(msg.range_min), float(msg.range_max), mount)
     return ranges, geometry
 
@@ -243,11 +245,7 @@ def load_events(
             if topic in inputs.camera:
                 events.append(Event(t, "image", _image(msg, msgtype), topic, stamp))
             elif topic == inputs.scan:
-                scan = _scan(msg, lidar)
-                if scan is None:
-                    rejected[topic] = rejected.get(topic, 0) + 1
-                    continue
-                events.append(Event(t, "scan", scan, topic, stamp))
+                events.append(Event(t, "scan", _scan(msg, lidar), topic, stamp))
             elif topic == inputs.points:
                 events.append(Event(t, "scan", _cloud(msg, cloud_config), topic, stamp))
             elif topic == inputs.instruction:
@@ -265,7 +263,7 @@ def load_events(
     for topic, n in bag.undecodable.items():  # skipped by the reader: the others were read
         rejected[topic] = rejected.get(topic, 0) + n
         first_error.setdefault(topic, bag.undecodable_errors[topic])
-    return events, {f"{topic} ({first_error.get(topic, 'empty scan')})": n for topic, n in rejected.items()}
+    return events, {f"{topic} ({first_error[topic]})": n for topic, n in rejected.items()}
 
 
 def stamp_clock(events: Sequence[Event], inputs: InputTopics) -> StampClock:

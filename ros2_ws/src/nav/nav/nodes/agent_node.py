@@ -40,6 +40,7 @@ from nav.nodes.msgs import compressed_to_rgb, image_to_rgb, scan_to_arrays, twis
 from nav.runtime.agent import AgentCore, TickResult, Timeouts
 from nav.runtime.config import resolve_models_dir
 from perception.errors import PerceptionError
+from perception.lidar import unusable_scan
 from policy.configuration import load_variants
 from policy.controller import PolicyController
 from policy.processing import ScanGeometry
@@ -145,8 +146,9 @@ class AgentNode(Node):
         if self.core is None:
             return
         scan = scan_to_arrays(msg)
-        if scan.ranges.size == 0 or not np.isfinite(scan.angle_increment) or scan.angle_increment == 0:
-            self.get_logger().error("scan rejected: empty or with a zero angle_increment", throttle_duration_sec=2.0)
+        problem = unusable_scan(scan.ranges, scan.angle_increment)
+        if problem is not None:
+            self.get_logger().error(f"scan rejected: {problem}", throttle_duration_sec=2.0)
             return
         geometry = ScanGeometry.of_message(scan.angle_min, scan.angle_increment, scan.range_min, scan.range_max)
         self.core.on_scan(scan.ranges, geometry)
