@@ -21,6 +21,7 @@ on the first string instruction, unless one is passed in).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -68,6 +69,16 @@ class ScanGeometry:
     def full_circle(cls, beams: int, range_min: float, range_max: float) -> ScanGeometry:
         """``beams`` rays evenly over ``[-pi, pi)``, ray 0 straight behind (the simulator's layout)."""
         return cls(-math.pi, 2.0 * math.pi / beams, range_min, range_max)
+
+    @classmethod
+    def of_cloud(cls, config: Any, mount: Any = None) -> ScanGeometry:
+        """The scan :func:`perception.pointcloud.cloud_to_scan` makes with ``config`` (its beams around the cloud's
+        own frame), in the robot's frame: turned by the 3D lidar's ``mount`` yaw and re-measured from its x, y
+        (default the robot profile's ``lidar3d.mount``)."""
+        mount = robot_profile().lidar3d.mount if mount is None else mount
+        geometry = cls.full_circle(config.beams, config.range_min, config.range_max)
+        yaw = math.radians(mount.yaw_deg)
+        return dataclasses.replace(geometry, angle_min=geometry.angle_min + yaw, origin=(mount.x, mount.y))
 
     @classmethod
     def from_lidar_config(cls, lidar: Any) -> ScanGeometry:

@@ -408,3 +408,16 @@ def test_a_lidar_turned_on_its_mount_shifts_the_sectors_by_the_mounts_yaw(
     model_beams = PolicyProcessor(small).scan(ranges, geometry)
     assert int(np.argmin(model_beams)) == small.lidar_beams // 2  # the model's beam straight ahead (beam 0: behind)
     assert geometry == ScanGeometry.from_profile()
+
+
+def test_a_point_clouds_scan_is_turned_and_re_measured_by_the_3d_lidars_mount(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from perception.pointcloud import CloudScanConfig
+
+    profile = profile_with(lidar3d__mount={"x": 0.1, "y": -0.05, "z": 0.4, "yaw_deg": 90.0})
+    monkeypatch.setenv(ROBOT_PROFILE_ENV, str(write(tmp_path / "cloud.yaml", profile)))
+    config = CloudScanConfig.from_profile()
+    geometry = ScanGeometry.of_cloud(config)
+    assert config.sensor_height == 0.4
+    assert geometry.angle_min == pytest.approx(-math.pi / 2) and geometry.origin == (0.1, -0.05)

@@ -24,7 +24,7 @@ import numpy as np
 from nav.bags.config import DEFAULT_BAG_CONFIG, load_bag_config
 from nav.bags.inputs import BLANK_IMAGE, Event, input_age, load_events, resolve_inputs, sensor_timeouts, stamp_clock
 from nav.bags.reader import SINGLE_FILES, BagError, BagReader
-from nav.bags.tf import bag_lidar_mount
+from nav.bags.tf import bag_mounts
 from nav.runtime.config import DEFAULT_ROS_CONFIG, load_ros_config
 
 __all__ = ["REFERENCE_MAX_AGE_S", "bag_to_episode", "bags_to_shard", "find_bags"]
@@ -72,7 +72,7 @@ def bag_to_episode(
     target = ScanGeometry.from_lidar_config(sim.lidar)
     with BagReader(bag_path) as bag:
         inputs = resolve_inputs(bag.info, bags.topic_map, ros.topics, reference)  # type: ignore[arg-type]
-        events, _ = load_events(bag, inputs, bag_lidar_mount(bag, inputs.scan)[0])
+        events, _ = load_events(bag, inputs, bag_mounts(bag, inputs.scan, inputs.camera)[0])
     text = instruction or next((e.value for e in events if e.kind == "instruction"), None)
     if text is None:
         raise BagError(f"{bag_path}: no instruction in the bag; give one (nav train --from-bags ... --instruction T)")

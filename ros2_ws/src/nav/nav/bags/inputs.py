@@ -179,9 +179,7 @@ def _scan(msg: Any, mount: LidarMount | None) -> tuple[np.ndarray, ScanGeometry]
 def _cloud(msg: Any, config: Any) -> tuple[np.ndarray, ScanGeometry]:
     from perception.pointcloud import cloud_to_scan, points_from_cloud_message
 
-    return cloud_to_scan(points_from_cloud_message(msg), config), ScanGeometry.full_circle(
-        config.beams, config.range_min, config.range_max
-    )
+    return cloud_to_scan(points_from_cloud_message(msg), config), ScanGeometry.of_cloud(config)
 
 
 def _stamp(msg: Any) -> float | None:
@@ -220,7 +218,7 @@ def load_events(
 ) -> tuple[list[Event], dict[str, int]]:
     """Every mapped message of ``bag``, converted, in log-time order; and how many were rejected, per topic
     (keyed ``"topic (first error)"``). Scans are turned into the robot's frame by ``lidar`` (the bag's
-    ``/tf_static``: :func:`nav.bags.tf.bag_lidar_mount`), else by the robot profile's mount.
+    ``/tf_static``: :func:`nav.bags.tf.bag_mounts`), else by the robot profile's mount.
 
     A message the agent node would reject (an undecodable image, an empty scan), or one the bag reader
     could not decode at all, is counted and left out, as the node logs and drops it.

@@ -41,7 +41,7 @@ from nav.bags.clock import StampClock
 from nav.bags.config import DEFAULT_BAG_CONFIG, load_bag_config
 from nav.bags.inputs import BLANK_IMAGE, Event, InputTopics, load_events, resolve_inputs, sensor_timeouts, stamp_clock
 from nav.bags.reader import BagError, BagInfo, BagReader
-from nav.bags.tf import bag_lidar_mount
+from nav.bags.tf import bag_mounts
 from nav.runtime.agent import AgentCore, Timeouts
 from nav.runtime.config import DEFAULT_ROS_CONFIG, load_ros_config
 
@@ -283,7 +283,7 @@ def replay_eval(
                 f"(looked for String on {list(bag_config.topic_map.instruction)}); "
                 "give one with --instruction"
             )
-        lidar, mount_notes = bag_lidar_mount(bag, inputs.scan)
+        lidar, mount_notes = bag_mounts(bag, inputs.scan, inputs.camera)
         events, rejected = load_events(bag, inputs, lidar)
         decode_s = time.perf_counter() - wall0
         bare_s, bare_count = _bare_decode(bag, set(inputs.topics))

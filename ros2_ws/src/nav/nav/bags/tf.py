@@ -11,14 +11,16 @@ of the robot profile's mount, which describes this project's robot, not the one 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from configs.robot import robot_profile
 from nav.bags.reader import BagReader
 
-__all__ = ["BASE_FRAMES", "LidarMount", "bag_lidar_mount", "lidar_mount", "static_transforms"]
+__all__ = ["BASE_FRAMES", "LidarMount", "bag_mounts", "lidar_mount", "static_transforms"]
 
 BASE_FRAMES = ("base_link", "base_footprint")
 """The robot's frame, in order of preference (REP 105)."""
@@ -112,21 +114,42 @@ def lidar_mount(frame: str, tree: dict[str, tuple[str, np.ndarray]]) -> LidarMou
     return None
 
 
-def bag_lidar_mount(bag: BagReader, scan_topic: str | None) -> tuple[LidarMount | None, list[str]]:
+def _first_frame(bag: BagReader, topic: str) -> str | None:
+    return next((msg.header.frame_id for _, _, _, msg in bag.messages({topic})), None)
+
+
+def bag_mounts(
+    bag: BagReader, scan_topic: str | None, camera_topics: Sequence[str] = ()
+) -> tuple[LidarMount | None, list[str]]:
     """The mount of the lidar behind ``scan_topic`` from the bag's ``/tf_static``, and notes for the report:
-    which pose was used, or why the robot profile's was (no static tree, or the scan's frame not in it)."""
+    which pose was used, or why the robot profile's was (no static tree, or the scan's frame not in it); and
+    where the bag's camera sat, beside the mount the models were trained with (an image cannot be moved)."""
     tree = static_transforms(bag)
-    if not tree or scan_topic is None:
+    if not tree:
         return None, []
-    frame = next((msg.header.frame_id for _, _, _, msg in bag.messages({scan_topic})), None)
-    mount = lidar_mount(frame, tree) if frame else None
-    if mount is None:
-        return None, [
-            f"the scan's frame {frame!r} is not connected to {' or '.join(BASE_FRAMES)} in /tf_static: "
-            "the lidar is taken to sit where the robot profile's lidar.mount says"
-        ]
-    notes = [mount.describe()]
-    level = 180.0 - mount.tilt_deg if mount.upside_down else mount.tilt_deg
-    if level > TILT_NOTE_DEG:
-        notes.append(f"the lidar is tilted {level:.1f} deg from level: its scan is read as a level slice")
+    notes: list[str] = []
+    mount = None
+    frame = _first_frame(bag, scan_topic) if scan_topic else None
+    if frame is not None:
+        mount = lidar_mount(frame, tree)
+        if mount is None:
+            notes.append(
+                f"the scan's frame {frame!r} is not connected to {' or '.join(BASE_FRAMES)} in /tf_static: "
+                "the lidar is taken to sit where the robot profile's lidar.mount says"
+            )
+        else:
+            notes.append(mount.describe())
+            level = 180.0 - mount.tilt_deg if mount.upside_down else mount.tilt_deg
+            if level > TILT_NOTE_DEG:
+                notes.append(f"the lidar is tilted {level:.1f} deg from level: its scan is read as a level slice")
+    for topic in camera_topics:
+        camera_frame = _first_frame(bag, topic)
+        pose = lidar_mount(camera_frame, tree) if camera_frame else None
+        if pose is not None:
+            trained = robot_profile().camera.mount
+            notes.append(
+                f"camera {topic} sits at x {pose.x:+.3f} m, y {pose.y:+.3f} m, z {pose.z:+.3f} m, yaw "
+                f"{pose.yaw_deg:+.1f} deg ({pose.chain}, /tf_static); the models were trained with the camera at "
+                f"x {trained.x:+.3f} m, y {trained.y:+.3f} m, z {trained.z:+.3f} m, yaw {trained.yaw_deg:+.1f} deg"
+            )
     return mount, notes

@@ -163,8 +163,7 @@ class AgentNode(Node):
         except PerceptionError as exc:
             self.get_logger().error(f"point cloud rejected: {exc}", throttle_duration_sec=2.0)
             return
-        cfg = self._cloud_config
-        self.core.on_scan(ranges, ScanGeometry.full_circle(cfg.beams, cfg.range_min, cfg.range_max))
+        self.core.on_scan(ranges, ScanGeometry.of_cloud(self._cloud_config))
 
     def _on_odom(self, msg: Odometry) -> None:
         if self.core is not None:
