@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import sqlite3
 import subprocess
 import sys
@@ -310,6 +311,43 @@ def test_the_cli_exits_non_zero_and_writes_no_report_for_a_damaged_bag(tmp_path:
     last = json.loads(proc.stdout.strip().splitlines()[-1])
     assert last["valid"] is False and "metadata.yaml" in last["error"]
     assert not (report / "report.md").exists(), "no report for an invalid run"
+
+
+def _damage(kind: str, tmp_path: Path) -> tuple[Path, str]:
+    """A bad bag of ``kind`` and what its error must say (the file, the topic, the problem)."""
+    if kind == "empty":
+        (tmp_path / "empty.mcap").write_bytes(b"")
+        return tmp_path / "empty.mcap", r"empty\.mcap: empty file"
+    if kind == "not a bag":
+        (tmp_path / "notes.bag").write_bytes(b"these are my notes, not a bag\n" * 20)
+        return tmp_path / "notes.bag", r"notes\.bag"
+    bag = write_bag(tmp_path / "bag", seconds=2.0, storage="sqlite3" if kind == "corrupt sqlite3" else "mcap")
+    if kind == "truncated":
+        data = (bag / "bag.mcap").read_bytes()
+        (bag / "bag.mcap").write_bytes(data[: len(data) // 2])
+        return bag, r"bag\.mcap: truncated MCAP"
+    if kind == "corrupt sqlite3":
+        (bag / "bag.db3").write_bytes(b"\x00garbage" * 500)
+        return bag, r"bag\.db3"
+    assert kind == "wrong type"  # the scan's topic holds strings
+    wrong = write_bag(tmp_path / "wrong", seconds=1.0, scan_topic="/elsewhere")
+    return wrong, r"no 2D scan or point cloud.*LaserScan on \['/scan'\]"
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("kind", ["empty", "not a bag", "truncated", "corrupt sqlite3", "wrong type"])
+def test_every_bad_bag_is_an_error_naming_the_file_and_the_problem_with_exit_1_and_no_traceback(
+    tmp_path: Path, models: Path, kind: str
+) -> None:
+    bag, expected = _damage(kind, tmp_path)
+    for command in (
+        ["replay-eval", str(bag), "--variant", "random", "--instruction", "go to the red cube"],
+        ["train", "--from-bags", str(bag), "--instruction", "go to the red cube", "--out-dir", str(tmp_path / "run")],
+    ):
+        proc = subprocess.run([sys.executable, "-m", "nav.cli", *command], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 1, (command[0], proc.stderr[-1500:])
+        assert "Traceback" not in proc.stderr, proc.stderr[-1500:]
+        assert re.search(rf"nav {command[0]}: error: .*{expected}", proc.stderr), proc.stderr[-1500:]
 
 
 # ------------------------------------------------------------------------------------ killed recordings
