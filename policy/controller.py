@@ -44,6 +44,8 @@ class PolicyController:
         self.geometry = geometry
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.hidden: torch.Tensor | None = None
+        self._vision: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        """(prepared image, text embedding, their vision features): a frame that comes again is not encoded again."""
 
     @classmethod
     def from_directory(
@@ -62,11 +64,24 @@ class PolicyController:
     def reset(self) -> None:
         """Forget the memory (start of an episode)."""
         self.hidden = None
+        self._vision = None
 
     def act(self, obs: dict[str, Any], info: dict[str, Any] | None = None) -> np.ndarray:
-        """(linear m/s, angular rad/s) float32 for one raw observation; ``info`` is unused."""
+        """(linear m/s, angular rad/s) float32 for one raw observation; ``info`` is unused.
+
+        The image's features are computed once per frame: when the prepared image and the instruction's
+        embedding equal the previous step's (a camera slower than the control rate, the blank image of a
+        lidar-only replay), its features are reused; the command is the one computing them again gives.
+        """
         inputs = self.processor(obs, self.geometry, self.device)
         with torch.inference_mode():
-            action, self.hidden = self.model(*inputs.as_tuple(), self.hidden)
-            command = self.model.scale_action(action)[0]
+            cached = self._vision
+            if cached is not None and torch.equal(cached[0], inputs.image) and torch.equal(cached[1], inputs.text):
+                vision = cached[2]
+            else:
+                vision = self.model.encode_vision(inputs.image, inputs.text)
+                self._vision = (inputs.image, inputs.text, vision)
+            out = self.model.recur(self.model.encode(*inputs.as_tuple(), vision=vision), self.hidden)
+            self.hidden = out.hidden
+            command = self.model.scale_action(self.model.decide(out))[0]
         return command.cpu().numpy().astype(np.float32)

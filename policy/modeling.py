@@ -255,20 +255,34 @@ class NavPolicy(nn.Module):
         its linear part zero where it is slower than ``config.min_linear`` (the arguments as in
         :meth:`step`)."""
         out = self.step(image, scan, text, odom, hidden)
+        return self.decide(out), out.hidden
+
+    def decide(self, out: StepOutput) -> torch.Tensor:
+        """The normalised action a step commands: zero where the policy stops, its linear part zero where it
+        is slower than ``config.min_linear``."""
         action = out.action * (out.stop_logit <= 0).unsqueeze(1).to(out.action.dtype)
         creep = action[:, 0].abs() * self.config.max_linear < self.config.min_linear
         linear = torch.where(creep, torch.zeros_like(action[:, 0]), action[:, 0])
-        return torch.stack([linear, action[:, 1]], dim=1), out.hidden
+        return torch.stack([linear, action[:, 1]], dim=1)
 
-    def encode(self, image: torch.Tensor, scan: torch.Tensor, text: torch.Tensor, odom: torch.Tensor) -> Encoded:
+    def encode(
+        self,
+        image: torch.Tensor,
+        scan: torch.Tensor,
+        text: torch.Tensor,
+        odom: torch.Tensor,
+        vision: torch.Tensor | None = None,
+    ) -> Encoded:
         """The part of a step that does not read the memory: the fused features of each input row.
 
         Rows are independent, so training encodes every step of a batch of sequences in one call
         (large batches keep the convolutions efficient) and only :meth:`recur` runs step by step.
-        The arguments are as in :meth:`step`.
+        The arguments are as in :meth:`step`; ``vision``, when given, is :meth:`encode_vision` of this
+        ``image`` and ``text`` already computed (a camera frame seen at an earlier tick).
         """
         self._check_inputs(image, scan, text, odom)
-        vision = self.encode_vision(image, text)
+        if vision is None:
+            vision = self.encode_vision(image, text)
         features = torch.cat(
             [
                 vision,

@@ -431,3 +431,23 @@ def test_a_positive_stop_logit_makes_the_command_exactly_zero() -> None:
         raw = model.step(*inputs.as_tuple())
     assert torch.equal(stopped, torch.zeros_like(stopped))
     assert raw.stop_logit.item() > 0 and raw.action.abs().min() > 0.1  # step() keeps the undecided action
+
+
+@pytest.mark.unit
+def test_a_frame_seen_again_reuses_its_features_and_commands_what_encoding_it_again_would() -> None:
+    from policy.controller import PolicyController
+
+    model, processor = model_and_processor("small")
+    cached = PolicyController(model, processor, SIM_GEOMETRY)
+    fresh = PolicyController(model, processor, SIM_GEOMETRY)
+    calls = []
+    real = model.encode_vision
+    model.encode_vision = lambda *a: calls.append(1) or real(*a)  # type: ignore[method-assign]
+    frames = [raw_observation(seed=0)] * 3 + [raw_observation(seed=1)]  # a slow camera: one frame, three ticks
+    for k, obs in enumerate(frames):
+        scan = np.full(360, 1.0 + 0.5 * k, dtype=np.float32)  # the scan moves on every tick
+        a = cached.act({**obs, "scan": scan})
+        fresh._vision = None  # forget: encode every frame again
+        b = fresh.act({**obs, "scan": scan, "image": obs["image"].copy()})
+        np.testing.assert_array_equal(a, b)
+    assert len(calls) == 2 + 4  # the cached controller encoded the two frames once each; the other, all four
