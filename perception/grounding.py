@@ -1,41 +1,49 @@
 """Instruction grounding: any phrasing -> the (colour, shape) the policy knows -> one canonical phrase.
 
 The policy is trained on a small object vocabulary (the simulator's target colours and shapes). A
-robot's operator uses words training never saw: "head over to the scarlet block". The sentence
-encoder alone does not carry such words to the right object: measured with all-MiniLM-L6-v2, the
-single words "scarlet", "navy" and "lime" are nearer the names "orange", "orange" and "purple" than
-"red", "blue" and "green" (``tests/test_grounding.py`` checks this). So the instruction is grounded
-before it reaches the policy:
+robot's operator uses words training never saw: "head over to the cobalt crate". The sentence
+encoder alone does not carry such words to the right object (measured with all-MiniLM-L6-v2, the
+words "scarlet", "navy" and "lime" are nearer "orange", "orange" and "purple" than "red", "blue" and
+"green": ``tests/test_grounding.py``), so the instruction is grounded before it reaches the policy,
+and what cannot be grounded with confidence is refused: a wrong object is worse than a refusal.
 
-* **Colour** is grounded perceptually. A word that is a known colour name is taken as it is; else a
-  word found in a colour-name lexicon (the CSS4 names, then the 949 names of the XKCD colour survey,
-  both shipped with matplotlib) is mapped to the known colour of nearest CIELAB hue angle. Hue, not
-  Lab distance: a camera sees an object's lightness change with its shading, and colour names are
-  categories of hue (in an exploratory check, Lab distance put "lime" almost as near yellow as
-  green, and CIEDE2000 nearer yellow, both because of its lightness; its hue is green's). A word is
-  grounded only if it is chromatic (``min_chroma``), near a known hue
-  (``max_hue_difference_deg``) and clearly nearer that one than the next (``min_hue_margin_deg``):
-  "orange" with red and yellow known is refused, not guessed.
-  Known names win over lexicon words ("the red cube by the sand" is red); two different colours are
-  an error.
-* **Shape** is grounded in the sentence encoder's word space: the noun of the colour's noun phrase
-  (the word after the colour word) is compared by cosine with the known shape names; if it is not
-  close enough (``min_shape_similarity``) or about as close to two shapes (``min_shape_margin``), the
-  instruction's word that is closest to a shape by a clear margin is taken.
-* The policy then sees the embedding of ``canonical`` filled with the grounded colour and shape
-  (:meth:`InstructionGrounder.canonical`), the same in training and on the robot.
+**The noun phrase.** Words are split into colour runs (colour names, their modifiers "dark",
+"pale", ..., and "-ish" forms) and the rest. The object is the head of the noun phrase that
+follows a colour run: the last word before a word that ends the phrase (a preposition, a verb, a
+conjunction: :data:`PHRASE_ENDS`), so "the red round ball near the wall" has the head "ball" and
+the modifier "round". A colour given after its noun ("the ball that is green") is taken with the
+clearest shape word of the sentence. Two different objects named ("the red cube and the blue ball")
+are refused.
 
-An instruction naming nothing the policy knows ("go to the kitchen", "the purple cube" where purple
-is not in the vocabulary) is an :class:`~perception.errors.InstructionError` naming what is missing.
+**Colour.** A run holding a basic colour term is that term ("sky blue", "blood red", "dark blue");
+its last term decides ("bluish green" is green), two terms of equal standing are ambiguous ("blue
+green"); a basic term the worlds do not hold ("purple", "pink", ...: :data:`OTHER_COLOUR_TERMS`) is
+refused. A run of other colour names ("cobalt", "navy", "crimson") is looked up in the colour-name
+lexicons (the 949 names of the XKCD colour survey, then the CSS4 names, both shipped with
+matplotlib) and its sRGB is classified by the nearest named colours of the grounding vocabulary's
+``tune`` half (``configs/vocabulary.yaml``: names labelled by the colour term people put in them,
+"cobalt blue" -> blue), in Oklab with lightness down-weighted (a shaded object keeps its hue): a
+clear majority of a known colour grounds it, anything else is refused with the nearest candidates.
+
+**Shape.** The head (and, when there is one, the modifier before it: "tin can") is compared by
+sentence-encoder cosine with the shape words of the vocabulary's ``tune`` half and the shape names;
+a clear majority of the nearest words, close enough, grounds it. Words for things the worlds do not
+hold are in that list as such and refuse. "the red one" names no shape: refused with the candidates,
+unless the caller knows the objects present and only one is red (``present``).
+
+The policy then sees the embedding of ``canonical`` filled with the grounded colour and shape
+(:meth:`InstructionGrounder.canonical`), the same in training and on the robot. Refusals are
+:class:`~perception.errors.InstructionError` naming what was missing and offering candidates.
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -43,7 +51,172 @@ import numpy.typing as npt
 from perception.errors import InstructionError
 from perception.language import TextEncoder, normalise_instruction
 
-__all__ = ["Grounding", "GroundingConfig", "InstructionGrounder", "chroma_hue", "hue_difference", "lexicon_rgb"]
+__all__ = [
+    "OTHER_COLOUR_TERMS",
+    "PHRASE_ENDS",
+    "Grounding",
+    "GroundingConfig",
+    "InstructionGrounder",
+    "lexicon_rgb",
+    "oklab",
+]
+
+OTHER_COLOUR_TERMS = frozenset(
+    [
+        "purple",
+        "violet",
+        "pink",
+        "magenta",
+        "orange",
+        "brown",
+        "grey",
+        "gray",
+        "black",
+        "white",
+        "beige",
+        "tan",
+        "maroon",
+        "lavender",
+        "lilac",
+        "mauve",
+        "indigo",
+        "cyan",
+        "teal",
+        "turquoise",
+        "aqua",
+        "olive",
+        "khaki",
+        "silver",
+        "cream",
+        "ivory",
+        "peach",
+        "salmon",
+    ]
+)
+"""Colour terms that name a colour of their own (not a kind of red, green, blue or yellow): refused unless known."""
+MODIFIERS = frozenset(
+    [
+        "dark",
+        "light",
+        "pale",
+        "bright",
+        "deep",
+        "vivid",
+        "pastel",
+        "dull",
+        "soft",
+        "rich",
+        "muted",
+        "neon",
+        "medium",
+        "hot",
+        "dusty",
+        "faded",
+        "warm",
+        "cool",
+        "lighter",
+        "darker",
+        "brighter",
+        "paler",
+        "deeper",
+        "very",
+        "really",
+        "pure",
+        "true",
+        "electric",
+        "fluorescent",
+        "dim",
+        "strong",
+        "intense",
+        "royal",
+        "baby",
+        "dirty",
+    ]
+)
+"""Words that shade a colour without naming one ("dark blue" is blue)."""
+_ISH = re.compile(r"^(.+?)(?:ish|y)$")
+PHRASE_ENDS = frozenset(
+    [
+        ".",
+        ",",
+        ";",
+        ":",
+        "!",
+        "?",
+        "by",
+        "near",
+        "next",
+        "beside",
+        "on",
+        "in",
+        "at",
+        "with",
+        "to",
+        "from",
+        "of",
+        "behind",
+        "under",
+        "over",
+        "that",
+        "which",
+        "who",
+        "is",
+        "are",
+        "was",
+        "please",
+        "now",
+        "there",
+        "then",
+        "and",
+        "or",
+        "but",
+        "for",
+        "so",
+        "right",
+        "left",
+        "again",
+        "first",
+        "into",
+        "onto",
+        "towards",
+        "toward",
+        "past",
+        "after",
+        "before",
+        "around",
+        "across",
+        "where",
+        "if",
+        "when",
+        "it",
+        "its",
+        "this",
+        "go",
+        "take",
+        "drive",
+        "head",
+        "move",
+        "find",
+        "get",
+        "come",
+        "bring",
+        "navigate",
+        "approach",
+        "reach",
+        "stop",
+        "roll",
+        "make",
+        "see",
+        "want",
+        "need",
+    ]
+)
+"""Words that end a noun phrase: what follows them is not the object's head."""
+DETERMINERS = frozenset(["the", "a", "an", "that", "this", "those", "these", "my", "your", "our", "one's", "some"])
+PRONOUN_HEADS = frozenset(["one", "ones", "thing", "things", "object", "objects", "item", "items", "shape", "shapes"])
+"""Heads that name no shape ("the red one")."""
+GENERIC_HEADS = frozenset(["container", "containers", "piece", "pieces", "form", "forms", "figure"])
+"""Heads too general to name a shape, whose modifier may ("the cylindrical container")."""
 
 
 @dataclass(frozen=True)
@@ -52,26 +225,32 @@ class GroundingConfig:
 
     canonical: str = "go to the {colour} {shape}"
     """The phrase the policy sees, filled with the grounded colour and shape."""
-    max_hue_difference_deg: float = 20.0
-    """A lexicon colour is grounded to a known colour only within this CIELAB hue angle of it."""
-    min_hue_margin_deg: float = 10.0
-    """... and only if the next known colour's hue is at least this much farther (else ambiguous)."""
-    min_chroma: float = 25.0
-    """CIELAB chroma below which a lexicon colour is achromatic (grey, white, beige): not grounded."""
-    min_shape_similarity: float = 0.25
-    """Least word-embedding cosine between an instruction word and a known shape name."""
-    min_shape_margin: float = 0.04
-    """... and by how much that word must be nearer its shape than the next one ("thing", "object"
-    are about as near every shape: not a shape)."""
+    vocabulary: str = "vocabulary.yaml"
+    """The labelled colour names and shape words (in ``configs/``, or a path) whose ``tune`` half grounds."""
+    colour_neighbours: int = 7
+    """Named colours of the vocabulary that vote on a lexicon colour's category."""
+    min_colour_share: float = 0.7
+    """Least (distance-weighted) share of those votes for a known colour to ground it."""
+    lightness_weight: float = 0.5
+    """Weight of Oklab lightness in the colour distance (hue and chroma weigh 1)."""
+    shape_neighbours: int = 5
+    """Shape words of the vocabulary that vote on a head noun's shape."""
+    min_shape_similarity: float = 0.5
+    """Least sentence-encoder cosine between a head noun and its nearest shape word."""
+    min_shape_share: float = 0.5
+    """Least (cosine-weighted) share of the vote for a known shape to ground it."""
     cache_size: int = 256
     """Grounded instructions remembered (a robot receives the same one every tick)."""
 
     def __post_init__(self) -> None:
         if "{colour}" not in self.canonical or "{shape}" not in self.canonical:
             raise ValueError(f"grounding.canonical must contain {{colour}} and {{shape}}, got {self.canonical!r}")
-        for name in ("max_hue_difference_deg", "min_hue_margin_deg", "min_chroma", "min_shape_margin"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"grounding.{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("colour_neighbours", "shape_neighbours"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"grounding.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("min_colour_share", "min_shape_share", "lightness_weight"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"grounding.{name} must be in [0, 1], got {getattr(self, name)}")
         if not -1.0 <= self.min_shape_similarity <= 1.0:
             raise ValueError(f"grounding.min_shape_similarity must be in [-1, 1], got {self.min_shape_similarity}")
         if self.cache_size < 0:
@@ -84,50 +263,82 @@ class Grounding:
 
     colour: str
     shape: str
-    colour_word: str
-    """The instruction's word that named the colour."""
-    hue_difference_deg: float
-    """CIELAB hue angle between that word's lexicon colour and the known colour (0 for a known name)."""
-    shape_word: str
+    colour_words: str
+    """The instruction's words that named the colour."""
+    colour_share: float
+    """Share of the vote for the colour (1 for a colour term)."""
+    shape_words: str
+    """The instruction's words that named the shape."""
     shape_similarity: float
-    """Word-embedding cosine between that word and the known shape name."""
+    """Cosine between those words and the nearest shape word (1 for a shape name)."""
 
 
-@lru_cache(maxsize=4096)
-def lexicon_rgb(word: str) -> tuple[float, float, float] | None:
-    """sRGB in ``[0, 1]`` of a colour name (CSS4 first, then the XKCD survey), or None if not a colour."""
+@lru_cache(maxsize=8192)
+def lexicon_rgb(name: str) -> tuple[float, float, float] | None:
+    """sRGB in ``[0, 1]`` of a colour name (the XKCD survey first: what people call the colour, then the CSS4
+    names, whose "azure" is nearly white; words joined by spaces), or None."""
     import matplotlib.colors as mcolors  # the lexicons ship with matplotlib
 
-    hex_value = mcolors.CSS4_COLORS.get(word) or mcolors.XKCD_COLORS.get(f"xkcd:{word}")
+    hex_value = mcolors.XKCD_COLORS.get(f"xkcd:{name}") or mcolors.CSS4_COLORS.get(name.replace(" ", ""))
     if hex_value is None:
         return None
     r, g, b = mcolors.to_rgb(hex_value)
     return (float(r), float(g), float(b))
 
 
-def chroma_hue(rgb: Sequence[tuple[float, float, float]]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """CIELAB chroma and hue angle (degrees in ``[0, 360)``) of sRGB colours in ``[0, 1]``."""
-    import cv2
+def oklab(rgb: Sequence[Sequence[float]]) -> npt.NDArray[np.float64]:
+    """Oklab (L, a, b) of sRGB colours in ``[0, 1]`` (Ottosson 2020: hue nearly constant along a colour's
+    shades, where CIELAB bends blue toward purple)."""
+    c = np.asarray(rgb, dtype=np.float64).reshape(-1, 3)
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    lms = np.cbrt(
+        linear
+        @ np.array(
+            [
+                [0.4122214708, 0.5363325363, 0.0514459929],
+                [0.2119034982, 0.6806995451, 0.1073969566],
+                [0.0883024619, 0.2817188376, 0.6299787005],
+            ]
+        ).T
+    )
+    return (
+        lms
+        @ np.array(
+            [
+                [0.2104542553, 0.7936177850, -0.0040720468],
+                [1.9779984951, -2.4285922050, 0.4505937099],
+                [0.0259040371, 0.7827717662, -0.8086757660],
+            ]
+        ).T
+    )
 
-    pixels = np.asarray(rgb, dtype=np.float32).reshape(-1, 1, 3)
-    lab = np.asarray(cv2.cvtColor(pixels, cv2.COLOR_RGB2Lab), dtype=np.float64).reshape(-1, 3)
-    return np.hypot(lab[:, 1], lab[:, 2]), np.degrees(np.arctan2(lab[:, 2], lab[:, 1])) % 360.0
 
+@dataclass(frozen=True)
+class _Run:
+    """A run of colour words: where it is, its words, and the colour it names (or why not)."""
 
-def hue_difference(a: float | npt.NDArray[np.float64], b: float | npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Smallest angle between hues (degrees)."""
-    d = np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)) % 360.0
-    return np.minimum(d, 360.0 - d)
+    start: int
+    end: int
+    words: str
+    colour: str | None
+    share: float
+    problem: str | None
+    nearest: tuple[str, ...] = ()
+    """Known colours nearest what the run names, nearest first (the candidates of a refusal)."""
 
 
 class InstructionGrounder:
     """Grounds instructions to ``colours`` x ``shapes`` (see the module docstring).
 
     Args:
-        colours: Known colour names; each must be in the colour lexicon (its CIELAB anchor).
+        colours: Known colour names (basic colour terms: the simulator's target colours).
         shapes: Known shape names.
-        encoder: Embeds single words for the shape comparison (the policy's sentence encoder).
-        config: Thresholds and the canonical phrase.
+        encoder: Embeds words for the shape comparison (the policy's sentence encoder).
+        config: Thresholds, the vocabulary file and the canonical phrase.
+        named_colours: ``(name, colour or None)`` pairs that classify lexicon colours; default the vocabulary's
+            ``tune`` half.
+        shape_words: ``(word, shape or None)`` pairs the head noun is compared with; default the vocabulary's
+            ``tune`` half. The shape names themselves are always among them.
     """
 
     def __init__(
@@ -136,6 +347,8 @@ class InstructionGrounder:
         shapes: Sequence[str],
         encoder: TextEncoder,
         config: GroundingConfig | None = None,
+        named_colours: Iterable[tuple[str, str | None]] | None = None,
+        shape_words: Iterable[tuple[str, str | None]] | None = None,
     ) -> None:
         if not colours or not shapes:
             raise ValueError("the grounding vocabulary needs at least one colour and one shape")
@@ -146,22 +359,35 @@ class InstructionGrounder:
         self.shapes = tuple(shapes)
         self.config = config or GroundingConfig()
         self._encoder = encoder
-        _, self._colour_hues = chroma_hue([lexicon_rgb(c) for c in self.colours])  # type: ignore[misc]
+        if named_colours is None or shape_words is None:
+            tune_colours, tune_shapes = _tune_half(self.config.vocabulary)
+            named_colours = tune_colours if named_colours is None else named_colours
+            shape_words = tune_shapes if shape_words is None else shape_words
+        points = [(n, c) for n, c in named_colours if lexicon_rgb(n) is not None and (c is None or c in self.colours)]
+        points += [(c, c) for c in self.colours]
+        self._colour_labels = [c for _, c in points]
+        self._colour_points = self._weigh(oklab([lexicon_rgb(n) for n, _ in points]))  # type: ignore[misc]
+        words = {**{w: s for w, s in shape_words if s is None or s in self.shapes}, **{s: s for s in self.shapes}}
+        self._shape_words = list(words)
+        self._shape_labels = [words[w] for w in self._shape_words]
         self._shape_vectors: npt.NDArray[np.float32] | None = None
         self._cache: dict[str, Grounding] = {}
         self._lock = threading.Lock()
 
     # -- public ------------------------------------------------------------------------------------
 
-    def ground(self, instruction: str) -> Grounding:
-        """The (colour, shape) ``instruction`` names; InstructionError if it names none, or several, or
-        is empty or too long (:func:`perception.language.normalise_instruction`)."""
+    def ground(self, instruction: str, present: Sequence[tuple[str, str]] | None = None) -> Grounding:
+        """The (colour, shape) ``instruction`` names; InstructionError if it names none, or several, or is not a
+        valid instruction (:func:`perception.language.normalise_instruction`). ``present``: the (colour, shape)
+        objects known to be there, which settle "the red one" when only one is red."""
         key = normalise_instruction(instruction)
+        if present is not None:
+            return self._ground(key, present)
         with self._lock:
             cached = self._cache.get(key)
         if cached is not None:
             return cached
-        grounding = self._ground(key)
+        grounding = self._ground(key, None)
         if self.config.cache_size:
             with self._lock:
                 if len(self._cache) >= self.config.cache_size:
@@ -169,89 +395,312 @@ class InstructionGrounder:
                 self._cache[key] = grounding
         return grounding
 
+    def clear_cache(self) -> None:
+        """Forget grounded instructions and the shape words' embeddings (a fresh grounder, for timing)."""
+        with self._lock:
+            self._cache.clear()
+            self._shape_vectors = None
+
     def canonical(self, instruction: str) -> str:
         """The phrase the policy sees for ``instruction`` (``config.canonical``, filled in)."""
         g = self.ground(instruction)
         return self.config.canonical.format(colour=g.colour, shape=g.shape)
 
-    # -- the two halves ------------------------------------------------------------------------------
+    # -- the sentence --------------------------------------------------------------------------------
 
-    def _ground(self, text: str) -> Grounding:
-        tokens = re.findall(r"[a-z]+", text)
-        if not tokens:
+    def _ground(self, text: str, present: Sequence[tuple[str, str]] | None) -> Grounding:
+        tokens = re.findall(r"[a-z]+|[.,;:!?]", text)  # punctuation ends a phrase
+        if not any(t[0].isalpha() for t in tokens):
             raise InstructionError(f"instruction {text!r} has no words")
-        colour, colour_word, hue_diff, position = self._colour(text, tokens)
-        shape, shape_word, similarity = self._shape(text, tokens, position)
-        return Grounding(colour, shape, colour_word, float(hue_diff), shape_word, float(similarity))
+        runs = self._colour_runs(tokens)
+        pairs = [(run, head) for run in runs if (head := self._head_after(tokens, run.end)) is not None]
+        run: _Run | None
+        if pairs:
+            named = {(run.colour or run.words, head[0] or head[1]) for run, head in pairs}
+            if len(named) > 1:
+                things = " and ".join(sorted(f"the {c} {s}" for c, s in named))
+                raise InstructionError(f"instruction {text!r} names several objects ({things}); name one")
+            run, (shape, words, similarity) = pairs[0]
+        else:  # the colour is not before a noun: "the ball that is green"
+            shape, words, similarity = self._clearest_shape(tokens, runs)
+            run = self._only_run(text, runs)
+        return self._decide(text, run, shape, words, similarity, present)
 
-    def _colour(self, text: str, tokens: list[str]) -> tuple[str, str, float, int]:
-        known = [(i, t) for i, t in enumerate(tokens) if t in self.colours]
-        if known:
-            names = sorted({t for _, t in known})
-            if len(names) > 1:
-                raise InstructionError(f"instruction {text!r} names several colours {names}; name one object")
-            i, word = known[0]
-            return word, word, 0.0, i
-        candidates: list[tuple[int, str, str, float]] = []
-        refused: list[str] = []
-        cfg = self.config
-        for i, word in enumerate(tokens):
-            rgb = lexicon_rgb(word)
-            if rgb is None:
-                continue
-            chroma, hue = chroma_hue([rgb])
-            differences = hue_difference(self._colour_hues, hue[0])
-            order = np.argsort(differences)
-            best = int(order[0])
-            margin = float(differences[order[1]] - differences[best]) if len(order) > 1 else 180.0
-            if chroma[0] < cfg.min_chroma:
-                refused.append(f"{word!r} (no hue: chroma {chroma[0]:.0f})")
-            elif differences[best] > cfg.max_hue_difference_deg:
-                refused.append(f"{word!r} (nearest {self.colours[best]}, {differences[best]:.0f} deg of hue away)")
-            elif margin < cfg.min_hue_margin_deg:
-                second = self.colours[int(order[1])]
-                refused.append(f"{word!r} (between {self.colours[best]} and {second})")
+    def _decide(
+        self,
+        text: str,
+        run: _Run | None,
+        shape: str | None,
+        shape_words: str,
+        similarity: float,
+        present: Sequence[tuple[str, str]] | None,
+    ) -> Grounding:
+        colour = run.colour if run is not None else None
+        if colour is None:
+            why = run.problem if run is not None and run.problem else "it names no colour"
+            colours = run.nearest if run is not None and run.nearest else self.colours
+            options = [f"the {c} {s}" for c in colours for s in ([shape] if shape else self.shapes)]
+            if len(options) > 3:
+                options = self._nearest_objects(text, options)
+            raise InstructionError(
+                f"instruction {text!r}: {why} (known colours: {', '.join(self.colours)}); did you mean "
+                f"{_either(options)}?"
+            )
+        if shape is None:
+            matching = sorted({s for c, s in present or () if c == colour})
+            if len(matching) == 1:
+                shape, similarity = matching[0], 0.0
             else:
-                candidates.append((i, word, self.colours[best], float(differences[best])))
-        if not candidates:
-            detail = f"; not grounded: {', '.join(refused)}" if refused else ""
+                why = f"'{shape_words}' names no shape" if shape_words else "it names no shape"
+                raise InstructionError(
+                    f"instruction {text!r}: {why} (known shapes: {', '.join(self.shapes)}); did you mean "
+                    f"{_either([f'the {colour} {s}' for s in self.shapes])}?"
+                )
+        assert run is not None
+        return Grounding(colour, shape, run.words, run.share, shape_words, similarity)
+
+    def _nearest_objects(self, text: str, options: list[str], n: int = 3) -> list[str]:
+        """The ``n`` options whose phrase is nearest the instruction's (sentence-encoder cosine)."""
+        said = self._encoder.encode(text)
+        scores = [float(self._encoder.encode(f"go to {o}") @ said) for o in options]
+        return [options[k] for k in np.argsort(scores)[::-1][:n]]
+
+    def _only_run(self, text: str, runs: list[_Run]) -> _Run | None:
+        """The colour of a sentence whose colour is not before a noun ("the ball that is green")."""
+        named = {r.colour for r in runs if r.colour is not None}
+        if len(named) > 1:
+            raise InstructionError(f"instruction {text!r} names several colours {sorted(named)}; name one object")
+        with_colour = [r for r in runs if r.colour is not None]
+        return with_colour[0] if with_colour else (runs[0] if runs else None)
+
+    # -- colour ------------------------------------------------------------------------------------------
+
+    def _colour_runs(self, tokens: list[str]) -> list[_Run]:
+        runs, i = [], 0
+        while i < len(tokens):
+            j = i
+            while j < len(tokens) and self._colourish(tokens, j):
+                j += 1
+            if j - i > 1 and (j == len(tokens) or tokens[j] in PHRASE_ENDS) and _lexicon_only(tokens[j - 1]):
+                j -= 1  # "the red brick": the phrase's last word is its noun, though it names a colour too
+            if j > i:
+                run = self._read_run(i, j, tokens[i:j])
+                if run is not None:
+                    runs.append(run)
+                i = j
+            else:
+                i += 1
+        return runs
+
+    def _colourish(self, tokens: list[str], j: int) -> bool:
+        word = tokens[j]
+        if word in PHRASE_ENDS or word in DETERMINERS or word in PRONOUN_HEADS:
+            return False
+        if word in MODIFIERS or _term(word) is not None:
+            return True
+        if lexicon_rgb(word) is not None:
+            return True
+        # part of a multi-word lexicon name ("robin egg blue", "fire engine red")
+        return any(
+            lexicon_rgb(" ".join(tokens[a : a + n])) is not None
+            for n in (2, 3)
+            for a in range(max(0, j - n + 1), j + 1)
+            if a + n <= len(tokens)
+        )
+
+    def _read_run(self, start: int, end: int, words: list[str]) -> _Run | None:
+        phrase = " ".join(words)
+        terms = [(k, t) for k, w in enumerate(words) if (t := _term(w)) is not None]
+        if not terms and all(w in MODIFIERS for w in words):
+            return None  # "light", "dark" alone: no colour named
+        if terms:
+            heads = [(k, t) for k, t in terms if not _is_ish_modifier(words, k)]
+            decisive = {t for _, t in heads} or {terms[-1][1]}
+            if (
+                len(decisive) > 1
+                and heads[-1][1] in self.colours
+                and not (decisive - {heads[-1][1]}) & set(self.colours)
+            ):
+                decisive = {heads[-1][1]}  # "olive green", "teal blue": another colour shades the named one
+            if len(decisive) > 1:
+                why = f"'{phrase}' names several colours {sorted(decisive)}"
+                return _Run(start, end, phrase, None, 0.0, why, tuple(c for c in self.colours if c in decisive))
+            term = decisive.pop()
+            if term in self.colours:
+                return _Run(start, end, phrase, term, 1.0, None)
+            kind = "" if phrase == term else f" ({_article(term)} {term})"
+            why = f"'{phrase}'{kind} is not a colour the worlds hold"
+            return _Run(start, end, phrase, None, 0.0, why, self._nearest_known(term))
+        named = [w for w in words if w not in MODIFIERS]
+        name = next((n for n in (" ".join(named), *named) if lexicon_rgb(n) is not None), None)
+        if name is None:
+            return None
+        colour, share, vote = self._classify(name)
+        if colour is not None:
+            return _Run(start, end, phrase, colour, share, None)
+        return _Run(
+            start, end, phrase, None, share, f"'{phrase}' is not clearly one colour ({vote})", self._nearest_known(name)
+        )
+
+    def _nearest_known(self, name: str) -> tuple[str, ...]:
+        """The known colours by Oklab distance from a lexicon colour, nearest first (at most two: candidates)."""
+        rgb = lexicon_rgb(name)
+        if rgb is None:
+            return ()
+        known = self._weigh(oklab([lexicon_rgb(c) for c in self.colours]))  # type: ignore[misc]
+        distances = np.linalg.norm(known - self._weigh(oklab([rgb]))[0], axis=1)
+        return tuple(self.colours[k] for k in np.argsort(distances)[:2])
+
+    def _classify(self, name: str) -> tuple[str | None, float, str]:
+        """The known colour of a lexicon colour name by its nearest named colours, the share, and the vote."""
+        point = self._weigh(oklab([lexicon_rgb(name)]))[0]  # type: ignore[list-item]
+        distances = np.linalg.norm(self._colour_points - point, axis=1)
+        nearest = np.argsort(distances)[: self.config.colour_neighbours]
+        votes: dict[str, float] = {}
+        for k in nearest:
+            label = self._colour_labels[k] or "other"
+            votes[label] = votes.get(label, 0.0) + 1.0 / (float(distances[k]) + 1e-3)
+        total = sum(votes.values())
+        ranked = sorted(votes.items(), key=lambda kv: -kv[1])
+        best, weight = ranked[0]
+        vote = ", ".join(f"{c} {w / total:.0%}" for c, w in ranked[:3])
+        if best != "other" and weight / total >= self.config.min_colour_share:
+            return best, weight / total, vote
+        return None, weight / total, f"nearest named colours: {vote}"
+
+    def _weigh(self, lab: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return lab * np.array([self.config.lightness_weight, 1.0, 1.0])
+
+    # -- shape -------------------------------------------------------------------------------------------
+
+    def _head_after(self, tokens: list[str], start: int) -> tuple[str | None, str, float] | None:
+        """The noun phrase's head after a colour run: (shape or None, its words, cosine); None when no noun follows."""
+        end = start
+        while end < len(tokens) and tokens[end] not in PHRASE_ENDS:
+            end += 1
+        phrase = tokens[start:end]
+        if not phrase:
+            return None
+        head = phrase[-1]
+        if head in PRONOUN_HEADS or head in GENERIC_HEADS:
+            if len(phrase) > 1 and phrase[-2] not in MODIFIERS:  # "the spherical object": its modifier names it
+                shape, similarity = self._shape_vote(phrase[-2])
+                if shape is not None:
+                    return shape, " ".join(phrase[-2:]), similarity
+            if head in PRONOUN_HEADS:
+                return None, head, 0.0
+        shape, similarity = self._shape_vote(head)
+        if shape is None and _singular(head) != head:
+            shape, similarity = self._shape_vote(_singular(head))
+        if shape is None and len(phrase) > 1:  # the head alone is unclear: with its modifier ("tin can")
+            two = " ".join(phrase[-2:])
+            shape, similarity = self._shape_vote(two)
+            if shape is not None:
+                return shape, two, similarity
+        return shape, head, similarity
+
+    def _clearest_shape(self, tokens: list[str], runs: list[_Run]) -> tuple[str | None, str, float]:
+        in_runs = {k for r in runs for k in range(r.start, r.end)}
+        scored = [
+            self._shape_vote(w) + (w,)
+            for k, w in enumerate(tokens)
+            if k not in in_runs and w not in PHRASE_ENDS and w not in DETERMINERS
+        ]
+        found = [v for v in scored if v[0] is not None]
+        if not found:
+            return None, "", 0.0
+        if len({v[0] for v in found}) > 1:
             raise InstructionError(
-                f"instruction {text!r} names no colour the policy knows (known: {list(self.colours)}){detail}"
+                f"instruction {' '.join(tokens)!r} names several shapes {sorted({str(v[0]) for v in found})}; name one"
             )
-        grounded = sorted({c for _, _, c, _ in candidates})
-        if len(grounded) > 1:
-            words = [w for _, w, _, _ in candidates]
-            raise InstructionError(
-                f"instruction {text!r}: colour words {words} mean different colours {grounded}; name one object"
-            )
-        i, word, colour, hue_diff = candidates[0]
-        return colour, word, hue_diff, i
+        shape, similarity, word = max(found, key=lambda v: v[1])
+        return shape, word, similarity
 
-    def _shape(self, text: str, tokens: list[str], colour_position: int) -> tuple[str, str, float]:
-        for word in tokens:  # an exact shape name decides
-            if word in self.shapes:
-                return word, word, 1.0
-        if colour_position + 1 < len(tokens):  # the noun of "the <colour> <noun>"
-            noun = tokens[colour_position + 1]
-            shape, similarity, margin = self._nearest_shape(noun)
-            if self._is_shape(similarity, margin):
-                return shape, noun, similarity
-        scored = [(self._nearest_shape(w), w) for i, w in enumerate(tokens) if i != colour_position]
-        clear = [(s, sim, w) for (s, sim, margin), w in scored if self._is_shape(sim, margin)]
-        if clear:
-            shape, similarity, word = max(clear, key=lambda item: item[1])
-            return shape, word, similarity
-        raise InstructionError(f"instruction {text!r} names no shape the policy knows (known: {list(self.shapes)})")
-
-    def _is_shape(self, similarity: float, margin: float) -> bool:
-        return similarity >= self.config.min_shape_similarity and margin >= self.config.min_shape_margin
-
-    def _nearest_shape(self, word: str) -> tuple[str, float, float]:
-        """The known shape nearest ``word``, its cosine, and its lead over the next shape."""
+    def _shape_vote(self, words: str) -> tuple[str | None, float]:
+        """The known shape ``words`` name, and the nearest cosine: a known shape word's own label; else the vote of
+        the ``shape_neighbours`` nearest shape words (cosine-weighted), when the nearest is at least
+        ``min_shape_similarity`` and a known shape wins ``min_shape_share`` of it; None otherwise."""
+        if words in self.shapes:
+            return words, 1.0
+        if words in self._shape_words:
+            return self._shape_labels[self._shape_words.index(words)], 1.0
         if self._shape_vectors is None:
-            self._shape_vectors = np.stack([self._encoder.encode(s) for s in self.shapes])
-        similarities = self._shape_vectors @ self._encoder.encode(word)
-        order = np.argsort(similarities)[::-1]
-        best = int(order[0])
-        margin = float(similarities[best] - similarities[order[1]]) if len(order) > 1 else 1.0
-        return self.shapes[best], float(similarities[best]), margin
+            self._shape_vectors = np.stack([self._encoder.encode(w) for w in self._shape_words])
+        similarities = self._shape_vectors @ self._encoder.encode(words)
+        nearest = np.argsort(similarities)[::-1][: self.config.shape_neighbours]
+        top = float(similarities[nearest[0]])
+        if top < self.config.min_shape_similarity:
+            return None, top
+        votes: dict[str | None, float] = {}
+        for k in nearest:
+            label = self._shape_labels[k]
+            votes[label] = votes.get(label, 0.0) + max(float(similarities[k]), 0.0)
+        best, weight = max(votes.items(), key=lambda kv: kv[1])
+        if best is None or weight / max(sum(votes.values()), 1e-9) < self.config.min_shape_share:
+            return None, top
+        return best, top
+
+
+# -- words -------------------------------------------------------------------------------------------------
+
+
+def _term(word: str) -> str | None:
+    """The basic colour term a word is or derives from ("reddish", "bluey"), or None."""
+    from_known = {"red", "green", "blue", "yellow"}
+    if word in from_known or word in OTHER_COLOUR_TERMS:
+        return "grey" if word == "gray" else word
+    match = _ISH.match(word)
+    if match:
+        stem = match.group(1)
+        for candidate in (stem, stem[:-1], stem + "e"):  # reddish -> red, bluish -> blue, purplish -> purple
+            if candidate in from_known or candidate in OTHER_COLOUR_TERMS:
+                return candidate
+    return None
+
+
+def _is_ish_modifier(words: list[str], k: int) -> bool:
+    """A "-ish"/"-y" form before another colour term shades it ("bluish green"): the later term decides."""
+    return words[k] not in {"red", "green", "blue", "yellow"} | OTHER_COLOUR_TERMS and any(
+        _term(w) is not None for w in words[k + 1 :]
+    )
+
+
+def _singular(word: str) -> str:
+    """A plural's singular by the regular English endings ("boxes" -> "box", "canisters" -> "canister")."""
+    for suffix, replacement in (("ies", "y"), ("xes", "x"), ("ches", "ch"), ("shes", "sh"), ("sses", "ss"), ("s", "")):
+        if word.endswith(suffix) and len(word) > len(suffix) + 2 and not word.endswith("ss"):
+            return word[: -len(suffix)] + replacement
+    return word
+
+
+def _lexicon_only(word: str) -> bool:
+    """A word that names a colour only through the lexicon (not a colour term, not a modifier): may be a noun."""
+    return _term(word) is None and word not in MODIFIERS
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
+
+def _either(options: list[str]) -> str:
+    return options[0] if len(options) == 1 else ", ".join(options[:-1]) + " or " + options[-1]
+
+
+@lru_cache(maxsize=4)
+def _tune_half(vocabulary: str) -> tuple[tuple[tuple[str, str | None], ...], tuple[tuple[str, str | None], ...]]:
+    """The ``tune`` half of the vocabulary file: labelled colour names and shape words."""
+    import yaml
+
+    from configs.loader import config_dir
+
+    path = Path(vocabulary)
+    if not path.is_absolute() and not path.exists():
+        path = config_dir() / vocabulary
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    colours = tuple((e["text"], e["colour"]) for e in data["colours"] if e["half"] == "tune")
+    shapes = tuple(  # "square {colour} box": the shape words without the colour slot
+        (" ".join(e["text"].replace("{colour}", " ").split()), e["shape"])
+        for e in data["shapes"]
+        if e["half"] == "tune"
+    )
+    return colours, shapes

@@ -12,6 +12,7 @@ Nothing is loaded at import time. The model loads in the :class:`SentenceEncoder
 from __future__ import annotations
 
 import os
+import string
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from perception.errors import InstructionError
 
 __all__ = [
     "EMBEDDING_DIM",
+    "INSTRUCTION_CHARSET",
     "MAX_CHARS",
     "MAX_WORDS",
     "CacheStats",
@@ -41,6 +43,9 @@ MAX_CHARS = 200
 """Default longest instruction, in characters after normalisation."""
 MAX_WORDS = 40
 """Default longest instruction, in words."""
+INSTRUCTION_CHARSET = string.ascii_letters + string.digits + string.punctuation + " "
+"""The characters an instruction may hold once its whitespace is collapsed: ASCII letters, digits, punctuation
+("your target: the red cube") and spaces. The one rule of the agent, the simulator and the CLI."""
 
 
 class TextEncoder(Protocol):
@@ -69,6 +74,12 @@ def normalise_instruction(text: str, max_chars: int = MAX_CHARS, max_words: int 
     normalised = " ".join(words).lower()
     if len(normalised) > max_chars:
         raise InstructionError(f"instruction has {len(normalised)} characters; the limit is {max_chars} characters")
+    odd = sorted({ch for ch in normalised if ch not in INSTRUCTION_CHARSET})
+    if odd:
+        raise InstructionError(
+            f"instruction {normalised!r} holds characters outside ASCII letters, digits, punctuation and spaces: "
+            f"{', '.join(repr(ch) for ch in odd)}"
+        )
     return normalised
 
 

@@ -28,20 +28,24 @@ import numpy as np
 from tqdm import tqdm
 
 from configs import config_dir
+from perception.errors import InstructionError
 from sim.config import SimConfig, load_sim_config
 from sim.env import make_env
 from sim.metrics import EpisodeResult, summarize
 from sim.rollout import Controller, run_episode
 
 WorldSplit = Literal["train", "unseen"]
-InstructionSplit = Literal["train", "heldout"]
-Split = Literal["train", "unseen", "heldout"]
-SPLITS: dict[str, tuple[WorldSplit, InstructionSplit]] = {
-    "train": ("train", "train"),
-    "unseen": ("unseen", "train"),
-    "heldout": ("unseen", "heldout"),
+InstructionSplit = Literal["train", "heldout", "canonical", "vocabulary"]
+Split = Literal["train", "unseen", "heldout", "vocabulary"]
+SPLITS: dict[str, tuple[WorldSplit, tuple[InstructionSplit, ...]]] = {
+    "train": ("train", ("train",)),
+    "unseen": ("unseen", ("train",)),
+    "heldout": ("unseen", ("heldout",)),
+    "vocabulary": ("unseen", ("canonical", "vocabulary")),
 }
-"""split -> (world split, instruction split)."""
+"""split -> (world split, its instruction splits). ``vocabulary`` runs every controller twice on the same
+episodes: phrased canonically, and in the words of the held-out vocabulary's ``report`` half
+(``configs/vocabulary.yaml``), a row each."""
 
 REFERENCE_CONTROLLERS = ("teacher", "classical", "random")
 
@@ -74,8 +78,10 @@ class EvalConfig:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}")
         if self.world_split not in ("train", "unseen"):
             raise ValueError(f"world_split must be train or unseen, got {self.world_split!r}")
-        if self.instruction_split not in ("train", "heldout"):
-            raise ValueError(f"instruction_split must be train or heldout, got {self.instruction_split!r}")
+        if self.instruction_split not in ("train", "heldout", "canonical", "vocabulary"):
+            raise ValueError(
+                f"instruction_split must be train, heldout, canonical or vocabulary, got {self.instruction_split!r}"
+            )
 
     @property
     def seeds(self) -> list[int]:
@@ -103,9 +109,16 @@ class EvalTableConfig:
         if self.episodes < 1 or self.workers < 1:
             raise ValueError("episodes and workers must be >= 1")
 
-    def episode_config(self) -> EvalConfig:
-        """The episodes every controller runs: ``split``'s worlds and phrasings, ``seed + i``."""
-        world_split, instruction_split = SPLITS[self.split]
+    @property
+    def phrasings(self) -> tuple[InstructionSplit, ...]:
+        """The split's instruction splits: one row per controller and phrasing."""
+        return SPLITS[self.split][1]
+
+    def episode_config(self, phrasing: InstructionSplit | None = None) -> EvalConfig:
+        """The episodes every controller runs: ``split``'s worlds, ``seed + i``, phrased by ``phrasing`` (default
+        the split's first)."""
+        world_split, phrasings = SPLITS[self.split]
+        instruction_split = phrasings[0] if phrasing is None else phrasing
         return EvalConfig(
             episodes=self.episodes,
             seed=self.seed,
@@ -122,18 +135,25 @@ def split_config(sim: SimConfig, world_split: WorldSplit, instruction_split: Ins
 
 
 class _Timed:
-    """Wraps a controller and records how long each ``act`` takes."""
+    """Wraps a controller and records how long each ``act`` takes. An instruction the controller refuses
+    (:class:`InstructionError`: the grounding names no known object) holds the robot still, as the agent
+    does on a robot; the episode then fails, and ``refused_acts`` counts such steps."""
 
     def __init__(self, inner: Controller) -> None:
         self.inner = inner
         self.latencies_ms: list[float] = []
+        self.refused_acts = 0
 
     def reset(self) -> None:
         self.inner.reset()
 
     def act(self, obs: dict[str, Any], info: dict[str, Any]) -> np.ndarray:
         t0 = time.perf_counter()
-        action = self.inner.act(obs, info)
+        try:
+            action = self.inner.act(obs, info)
+        except InstructionError:
+            self.refused_acts += 1
+            action = np.zeros(2, dtype=np.float32)
         self.latencies_ms.append((time.perf_counter() - t0) * 1000.0)
         return action
 
@@ -217,10 +237,13 @@ def _worker(task: tuple[str, SimConfig, list[int], Path, int]) -> tuple[list[Epi
     return run_episodes(lambda env: build_controller(name, env, model_root), sim_cfg, seeds)
 
 
-def evaluate_controller(name: str, config: EvalTableConfig, sim: SimConfig | None = None) -> dict[str, Any]:
-    """Metrics of one controller (by :func:`build_controller` name) on the config's split and seeds, the
-    episodes dealt round-robin over ``config.workers`` processes (one: in this process)."""
-    episodes = config.episode_config()
+def evaluate_controller(
+    name: str, config: EvalTableConfig, sim: SimConfig | None = None, phrasing: InstructionSplit | None = None
+) -> dict[str, Any]:
+    """Metrics of one controller (by :func:`build_controller` name) on the config's split and seeds, phrased by
+    ``phrasing`` (default the split's first), the episodes dealt round-robin over ``config.workers`` processes
+    (one: in this process). With a split of several phrasings the row's ``controller`` names the phrasing."""
+    episodes = config.episode_config(phrasing)
     sim_cfg = split_config(sim or load_sim_config(), episodes.world_split, episodes.instruction_split)
     seeds = episodes.seeds
     root = Path(config.models_dir) if config.models_dir is not None else models_dir()
@@ -235,7 +258,8 @@ def evaluate_controller(name: str, config: EvalTableConfig, sim: SimConfig | Non
     latencies = np.array([x for _, lat in parts for x in lat]) if any(lat for _, lat in parts) else np.zeros(1)
     summary: dict[str, Any] = dict(summarize(results))
     summary.update(
-        controller=name,
+        controller=name if len(config.phrasings) == 1 else f"{name} ({episodes.instruction_split})",
+        phrasing=episodes.instruction_split,
         latency_ms_p50=round(float(np.percentile(latencies, 50)), 3),
         latency_ms_p99=round(float(np.percentile(latencies, 99)), 3),
     )
@@ -243,8 +267,8 @@ def evaluate_controller(name: str, config: EvalTableConfig, sim: SimConfig | Non
 
 
 def evaluate_table(config: EvalTableConfig, sim: SimConfig | None = None) -> list[dict[str, Any]]:
-    """:func:`evaluate_controller` rows of every controller of ``config``."""
-    return [evaluate_controller(name, config, sim) for name in config.controllers]
+    """:func:`evaluate_controller` rows of every controller of ``config``, for each of the split's phrasings."""
+    return [evaluate_controller(n, config, sim, p) for n in config.controllers for p in config.phrasings]
 
 
 def format_rows(rows: Sequence[dict[str, Any]], split: str) -> str:

@@ -250,7 +250,7 @@ class TaskConfig:
     """Start where nothing blocks the straight line from the robot to the named target, so turning on
     the spot brings it into view (the task is room-scale navigation to a visible object, not
     exploration for a hidden one). Falls back to any start when no cell qualifies."""
-    instruction_split: Literal["train", "heldout"] = "train"
+    instruction_split: Literal["train", "heldout", "canonical", "vocabulary"] = "train"
     world_split: Literal["train", "unseen"] = "train"
     train_worlds: int = 1000
     """Train worlds are world seeds 0..train_worlds-1; unseen worlds never come from that range."""

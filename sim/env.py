@@ -13,7 +13,6 @@ collision count and every reward term on its own.
 from __future__ import annotations
 
 import math
-import string
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 from gymnasium import spaces
 from scipy import ndimage
 
+from perception.language import INSTRUCTION_CHARSET, MAX_CHARS, normalise_instruction
 from sim.bullet import p
 from sim.config import SimConfig, TaskConfig, load_sim_config
 from sim.grid import (
@@ -40,8 +40,7 @@ from sim.scene import Scene, build_scene, connect
 from sim.sensors import Camera, CameraFrame, Lidar2D, Odometry
 from sim.world import Target, World, generate_world
 
-INSTRUCTION_CHARSET = string.ascii_letters + string.digits + " ,.'?!-"
-INSTRUCTION_MAX_LENGTH = 200
+INSTRUCTION_MAX_LENGTH = MAX_CHARS
 UNSEEN_WORLD_OFFSET = 1_000_000
 """Unseen worlds draw their seeds from here (or from ``train_worlds`` if larger) upward, outside the train
 range 0..train_worlds-1."""
@@ -155,11 +154,7 @@ class LangNavEnv(gym.Env):
             target = world.find_target(goal.colour, goal.shape)
         except LookupError as exc:
             raise InstructionError(f"instruction {instruction!r}: {exc}") from exc
-        if len(instruction) > INSTRUCTION_MAX_LENGTH or any(ch not in INSTRUCTION_CHARSET for ch in instruction):
-            raise InstructionError(
-                f"instruction {instruction!r} must be at most {INSTRUCTION_MAX_LENGTH} characters of "
-                f"letters, digits, spaces and ,.'?!-"
-            )
+        normalise_instruction(instruction)  # the agent's rule (perception.language): what it refuses, so does the sim
 
         grid = build_grid(world, cfg.task.grid_resolution, cfg.room.wall_thickness)
         xs, ys = grid.cell_centres()

@@ -15,7 +15,7 @@ import numpy as np
 
 from perception.errors import InstructionError
 
-Split = Literal["train", "heldout"]
+Split = Literal["train", "heldout", "canonical", "vocabulary"]
 
 TRAIN_TEMPLATES = (
     "go to the {colour} {shape}",
@@ -81,9 +81,21 @@ def _words(split: Split, table_train: dict, table_heldout: dict, key: str) -> tu
 
 
 def generate_instruction(goal: Goal, split: Split, rng: np.random.Generator) -> str:
-    """A natural instruction naming ``goal``, drawn from the ``split``'s templates and synonyms."""
+    """A natural instruction naming ``goal``, drawn from the ``split``'s templates and synonyms.
+
+    ``canonical`` is the phrase the policy sees ("go to the red cube"); ``vocabulary`` draws the words of the
+    held-out vocabulary's ``report`` half (:func:`perception.vocabulary.phrase_goal`). These two take one
+    number from ``rng`` either way, so an episode's seed gives the same episode phrased both ways.
+    """
+    if split in ("canonical", "vocabulary"):
+        words = np.random.default_rng(int(rng.integers(2**63)))
+        if split == "canonical":
+            return f"go to the {goal.colour} {goal.shape}"
+        from perception.vocabulary import phrase_goal, report_half
+
+        return phrase_goal(report_half(), goal.colour, goal.shape, words)
     if split not in ("train", "heldout"):
-        raise ValueError(f"unknown instruction split {split!r}; expected 'train' or 'heldout'")
+        raise ValueError(f"unknown instruction split {split!r}; expected train, heldout, canonical or vocabulary")
     if split == "train":
         template = TRAIN_TEMPLATES[rng.integers(len(TRAIN_TEMPLATES))]
         shape_word = _choice(rng, TRAIN_SHAPE_WORDS[goal.shape])

@@ -12,6 +12,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import sim
+from perception.language import normalise_instruction
 from sim.config import SimConfig
 from sim.env import LangNavEnv, make_env
 from sim.instructions import InstructionError
@@ -233,6 +234,45 @@ def test_an_empty_instruction_is_refused_even_with_a_goal(env):
     target = env.episode.world.targets[0]
     with pytest.raises(InstructionError, match="empty"):
         env.reset(seed=0, options={"world_seed": 3, "goal": (target.colour, target.shape), "instruction": "  "})
+
+
+@pytest.mark.parametrize("words", ["your target: the {object}", "the {object}; go (now)!", "Go To The  {object}"])
+def test_the_simulator_takes_every_instruction_the_agent_takes(env, words: str) -> None:
+    env.reset(seed=0, options={"world_seed": 3})
+    target = env.episode.world.targets[0]
+    instruction = words.format(object=target.name)
+    normalise_instruction(instruction)  # the agent takes it
+    obs, _ = env.reset(
+        seed=0, options={"world_seed": 3, "goal": (target.colour, target.shape), "instruction": instruction}
+    )
+    assert obs["instruction"] == instruction and env.observation_space["instruction"].contains(instruction)
+
+
+def test_the_simulator_refuses_what_the_agent_refuses_with_the_agents_reason(env) -> None:
+    env.reset(seed=0, options={"world_seed": 3})
+    target = env.episode.world.targets[0]
+    for bad in ("go to the red cube\x00", "go " * 50 + "there"):
+        with pytest.raises(InstructionError) as agent:
+            normalise_instruction(bad)
+        with pytest.raises(InstructionError) as simulator:
+            env.reset(seed=0, options={"world_seed": 3, "goal": (target.colour, target.shape), "instruction": bad})
+        assert str(simulator.value) == str(agent.value)
+
+
+def test_canonical_and_vocabulary_phrasings_give_the_same_episode_in_other_words() -> None:
+    episodes = []
+    for split in ("canonical", "vocabulary"):
+        environment = LangNavEnv(config=with_task(instruction_split=split, world_split="unseen"))
+        try:
+            obs, info = environment.reset(seed=7)
+            episodes.append((obs, info))
+        finally:
+            environment.close()
+    (canonical, a), (vocabulary, b) = episodes
+    assert a["goal"] == b["goal"] and canonical["instruction"] == f"go to the {a['goal']}"
+    np.testing.assert_array_equal(canonical["image"], vocabulary["image"])  # same world, same start pose
+    np.testing.assert_array_equal(canonical["scan"], vocabulary["scan"])
+    assert vocabulary["instruction"] != canonical["instruction"]
 
 
 def test_an_unknown_reset_option_is_refused(env):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from perception.errors import InstructionError
-from perception.grounding import GroundingConfig, InstructionGrounder, chroma_hue, hue_difference, lexicon_rgb
+from perception.grounding import GroundingConfig, InstructionGrounder, lexicon_rgb, oklab
 from perception.language import SentenceEncoder
 from policy.configuration import get_variant
 from policy.processing import PolicyProcessor, default_grounder
@@ -54,8 +54,16 @@ def test_generated_instructions_ground_to_their_goal(grounder: InstructionGround
         ("make your way to the navy orb", "blue", "sphere"),
         ("approach the lime tube", "green", "cylinder"),
         ("the ball that is green", "green", "sphere"),  # no noun after the colour: the clearest shape word
-        ("go to the red cube by the sand", "red", "cube"),  # a known colour name wins over a lexicon word
+        ("go to the red cube by the sand", "red", "cube"),  # the object's own phrase, not the landmark's
         ("Go To The  GOLDEN Drum", "yellow", "cylinder"),
+        ("your target: the red cube", "red", "cube"),  # punctuation is no obstacle
+        ("go to the cobalt crate", "blue", "cube"),  # a novel word for blue, a box by another name
+        ("find the azure barrel", "blue", "cylinder"),
+        ("go to the sky blue ball", "blue", "sphere"),  # a compound: its colour term decides
+        ("go to the blood red round ball", "red", "sphere"),  # "round" is the adjective, "ball" the head
+        ("take me to the pale yellow boxes", "yellow", "cube"),  # a modifier and a plural
+        ("go to the bluish green cube", "green", "cube"),  # the last colour term decides
+        ("find the crimson tin can", "red", "cylinder"),
     ],
 )
 def test_phrasings_ground_to_the_named_object(
@@ -67,23 +75,36 @@ def test_phrasings_ground_to_the_named_object(
 
 
 @pytest.mark.parametrize(
-    ("text", "named"),
+    ("text", "named", "offered"),
     [
-        ("go to the kitchen", "names no colour"),
-        ("go to the purple cube", "'purple' (nearest blue"),  # purple is not in the vocabulary: not guessed
-        ("go to the orange ball", "'orange' (nearest yellow"),
-        ("go to the grey cube", "'grey' (no hue"),
-        ("go to the red or blue box", "several colours"),
-        ("go to the scarlet thing", "names no shape"),  # "thing" is about as near every shape
-        ("   ", "empty"),
+        ("go to the kitchen", "names no colour", "did you mean the"),
+        ("go to the purple cube", "'purple' is not a colour the worlds hold", "mean the blue cube or the red cube"),
+        ("go to the dark violet ball", "'dark violet' (a violet) is not a colour", "the blue sphere"),
+        ("go to the lavender box", "'lavender' is not a colour the worlds hold", "the blue cube"),
+        ("go to the orange ball", "'orange' is not a colour the worlds hold", "the red sphere"),
+        ("go to the grey cube", "'grey' is not a colour the worlds hold", "did you mean"),
+        ("go to the red cube and the blue ball", "names several objects", "name one"),
+        ("go to the blue green cube", "names several colours", "did you mean the green cube or the blue cube"),
+        ("go to the scarlet thing", "'thing' names no shape", "did you mean the red cube, the red sphere or"),
+        ("go to the red one", "'one' names no shape", "the red cylinder?"),
+        ("go to the yellow table", "'table' names no shape", "the yellow cube"),
+        ("   ", "empty", ""),
     ],
-)
-def test_what_the_policy_does_not_know_is_refused_with_the_reason(
-    grounder: InstructionGrounder, text: str, named: str
+)  # fmt: skip
+def test_what_the_policy_does_not_know_is_refused_naming_it_with_candidates(
+    grounder: InstructionGrounder, text: str, named: str, offered: str
 ) -> None:
     with pytest.raises(InstructionError) as info:
         grounder.ground(text)
-    assert named in str(info.value)
+    assert named in str(info.value) and offered in str(info.value)
+
+
+def test_the_red_one_is_the_red_object_when_only_one_red_object_is_there(grounder: InstructionGrounder) -> None:
+    present = [("red", "sphere"), ("blue", "cube"), ("green", "sphere")]
+    g = grounder.ground("go to the red one", present=present)
+    assert (g.colour, g.shape) == ("red", "sphere")
+    with pytest.raises(InstructionError, match="names no shape"):
+        grounder.ground("go to the red one", present=[*present, ("red", "cube")])
 
 
 def test_a_repeated_instruction_is_served_from_the_cache(
@@ -96,18 +117,20 @@ def test_a_repeated_instruction_is_served_from_the_cache(
     assert encoder.cache_stats().misses == misses
 
 
-def test_hue_arithmetic() -> None:
-    assert float(hue_difference(350.0, 10.0)) == pytest.approx(20.0)
-    chroma, hue = chroma_hue([lexicon_rgb("grey"), lexicon_rgb("red")])  # type: ignore[list-item]
-    assert chroma[0] < 1.0 < chroma[1]
+def test_colour_names_are_read_in_oklab() -> None:
+    white, black = oklab([(1.0, 1.0, 1.0), (0.0, 0.0, 0.0)])
+    assert white[0] == pytest.approx(1.0, abs=1e-3) and black[0] == pytest.approx(0.0, abs=1e-6)
+    assert abs(white[1]) < 1e-3 and abs(white[2]) < 1e-3  # no hue in white
+    assert lexicon_rgb("azure") != lexicon_rgb("xkcd:azure")  # the survey's azure is a blue, CSS's nearly white
+    assert lexicon_rgb("azure") == pytest.approx((0.0235, 0.604, 0.953), abs=1e-3)
     assert lexicon_rgb("not-a-colour") is None
 
 
 def test_bad_configuration_and_vocabulary_are_errors(encoder: SentenceEncoder) -> None:
     with pytest.raises(ValueError, match="canonical"):
         GroundingConfig(canonical="go to the {shape}")
-    with pytest.raises(ValueError, match="min_chroma"):
-        GroundingConfig(min_chroma=-1.0)
+    with pytest.raises(ValueError, match="min_colour_share"):
+        GroundingConfig(min_colour_share=1.5)
     with pytest.raises(ValueError, match="not colour names"):
         InstructionGrounder(["red", "chartreusey"], ["cube"], encoder)
 

@@ -27,7 +27,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "robot's collision guard (ros.yaml guard), as the mux does",
     )
     ev.add_argument("--models-dir", type=Path, help="where <variant>/ model folders are (default: models/)")
-    ev.add_argument("--split", choices=["train", "unseen", "heldout"])
+    ev.add_argument(
+        "--split",
+        choices=["train", "unseen", "heldout", "vocabulary"],
+        help="vocabulary: unseen worlds, each controller phrased canonically and in the held-out vocabulary's words",
+    )
     ev.add_argument("--episodes", type=int)
     ev.add_argument("--seed", type=int)
     ev.add_argument("--workers", type=int, help="processes the episodes are spread over")
@@ -62,13 +66,14 @@ def run_eval(args: argparse.Namespace) -> int:
     )
     rows = []
     for name in config.controllers:
-        log(f"eval: {name} on {config.episodes} {config.split} episodes (seed {config.seed})")
-        rows.append(evaluate_controller(name, config))
-        row = rows[-1]
-        log(f"  success {row['success_rate']:.3f}, SPL {row['spl']:.3f}, collisions {row['collision_rate']:.3f}")
+        for phrasing in config.phrasings:
+            log(f"eval: {name} on {config.episodes} {config.split} episodes (seed {config.seed}, {phrasing} phrasing)")
+            rows.append(evaluate_controller(name, config, phrasing=phrasing))
+            row = rows[-1]
+            log(f"  success {row['success_rate']:.3f}, SPL {row['spl']:.3f}, collisions {row['collision_rate']:.3f}")
     log(format_rows(rows, config.split))
     result = {**rows[0], "split": config.split, "seed": config.seed, "table": rows}
-    teacher = next((r for r in rows if r["controller"] == "teacher"), None)
+    teacher = next((r for r in rows if r["controller"].split(" (")[0] == "teacher"), None)
     if teacher is not None and teacher["success_rate"] > 0:
         result["teacher_success_rate"] = teacher["success_rate"]
         result["ratio_to_teacher"] = round(rows[0]["success_rate"] / teacher["success_rate"], 3)
