@@ -395,6 +395,13 @@ class InstructionGrounder:
                 self._cache[key] = grounding
         return grounding
 
+    def warm(self) -> InstructionGrounder:
+        """Embed the shape words now (about 70 sentence-encoder calls), so the first instruction costs
+        milliseconds, not the half second that would hold up a node's callbacks when it arrives."""
+        if self._shape_vectors is None:
+            self._shape_vectors = np.stack([self._encoder.encode(w) for w in self._shape_words])
+        return self
+
     def clear_cache(self) -> None:
         """Forget grounded instructions and the shape words' embeddings (a fresh grounder, for timing)."""
         with self._lock:
@@ -624,9 +631,9 @@ class InstructionGrounder:
             return words, 1.0
         if words in self._shape_words:
             return self._shape_labels[self._shape_words.index(words)], 1.0
-        if self._shape_vectors is None:
-            self._shape_vectors = np.stack([self._encoder.encode(w) for w in self._shape_words])
-        similarities = self._shape_vectors @ self._encoder.encode(words)
+        vectors = self.warm()._shape_vectors
+        assert vectors is not None
+        similarities = vectors @ self._encoder.encode(words)
         nearest = np.argsort(similarities)[::-1][: self.config.shape_neighbours]
         top = float(similarities[nearest[0]])
         if top < self.config.min_shape_similarity:
