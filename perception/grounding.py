@@ -43,7 +43,6 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -695,19 +694,9 @@ def _either(options: list[str]) -> str:
 
 @lru_cache(maxsize=4)
 def _tune_half(vocabulary: str) -> tuple[tuple[tuple[str, str | None], ...], tuple[tuple[str, str | None], ...]]:
-    """The ``tune`` half of the vocabulary file: labelled colour names and shape words."""
-    import yaml
+    """The ``tune`` half of the vocabulary file (:func:`perception.vocabulary.load_vocabulary`): labelled colour
+    names and shape words (without their colour slot)."""
+    from perception.vocabulary import load_vocabulary
 
-    from configs.loader import config_dir
-
-    path = Path(vocabulary)
-    if not path.is_absolute() and not path.exists():
-        path = config_dir() / vocabulary
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    colours = tuple((e["text"], e["colour"]) for e in data["colours"] if e["half"] == "tune")
-    shapes = tuple(  # "square {colour} box": the shape words without the colour slot
-        (" ".join(e["text"].replace("{colour}", " ").split()), e["shape"])
-        for e in data["shapes"]
-        if e["half"] == "tune"
-    )
-    return colours, shapes
+    tune = load_vocabulary(vocabulary).half("tune")
+    return tuple((e.text, e.colour) for e in tune.colours), tuple((e.words, e.shape) for e in tune.shapes)

@@ -43,6 +43,7 @@ __all__ = [
     "evaluate",
     "load_vocabulary",
     "score",
+    "without_colour_slot",
 ]
 
 Half = Literal["tune", "report"]
@@ -51,6 +52,11 @@ DEFAULT_PATH = "vocabulary.yaml"
 """The vocabulary file, relative to ``configs/``."""
 OBJECT = "{object}"
 COLOUR = "{colour}"
+
+
+def without_colour_slot(text: str) -> str:
+    """A shape entry's words without its ``{colour}`` slot ("round {colour} ball" -> "round ball")."""
+    return " ".join(text.replace(COLOUR, " ").split())
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,11 @@ class ShapeEntry:
             raise ValueError(f"shape entry {self.text!r} has no words")
         if self.text.count(COLOUR) > 1:
             raise ValueError(f"shape entry {self.text!r} has {COLOUR} more than once")
+
+    @property
+    def words(self) -> str:
+        """The shape's words alone ("round ball"): what a grounder compares a head noun with."""
+        return without_colour_slot(self.text)
 
     def phrase(self, colour: str) -> str:
         """The noun phrase with ``colour`` ("cobalt blue" + "round {colour} ball" -> "round cobalt blue ball")."""

@@ -437,10 +437,12 @@ def assign_halves(entries: list[dict[str, object]], label_key: str) -> None:
     for entry in entries:
         groups[(str(entry[label_key]), str(entry["group"]))].append(entry)
     counts: dict[str, dict[str, int]] = defaultdict(lambda: {"tune": 0, "report": 0})
+    from perception.vocabulary import without_colour_slot
+
     known = project_words()
     for (lab, group), members in sorted(groups.items(), key=lambda kv: _digest(kv[0][1])):
         count = counts[lab]
-        texts = {" ".join(str(m["text"]).replace("{colour}", " ").split()) for m in members}
+        texts = {without_colour_slot(str(m["text"])) for m in members}
         if texts & known or {t.rstrip("s") for t in texts} & known:
             half = "tune"
         elif count["tune"] != count["report"]:

@@ -29,6 +29,7 @@ from perception.vocabulary import (
     evaluate,
     load_vocabulary,
     score,
+    without_colour_slot,
 )
 
 pytestmark = pytest.mark.unit
@@ -84,14 +85,10 @@ def test_the_vocabulary_is_large_enough_in_both_halves(vocabulary: Vocabulary) -
         assert {e.shape for e in part.shapes} == {"cube", "sphere", "cylinder", None}, half
 
 
-def _words(text: str) -> str:
-    return " ".join(text.replace("{colour}", " ").split())
-
-
 def test_the_halves_split_each_label_about_evenly(vocabulary: Vocabulary, generator: ModuleType) -> None:
     known = generator.project_words()
     for kind, label in (("colours", "colour"), ("shapes", "shape")):
-        entries = [e for e in getattr(vocabulary, kind) if _words(e.text) not in known]
+        entries = [e for e in getattr(vocabulary, kind) if without_colour_slot(e.text) not in known]
         counts = Counter((getattr(e, label), e.half) for e in entries)
         for value in {getattr(e, label) for e in entries}:
             tune, report = counts[(value, "tune")], counts[(value, "report")]
@@ -104,7 +101,7 @@ def test_the_halves_split_each_label_about_evenly(vocabulary: Vocabulary, genera
 def test_the_projects_own_words_are_never_reported_on(vocabulary: Vocabulary, generator: ModuleType) -> None:
     known = generator.project_words()
     report = vocabulary.half("report")
-    reported = {_words(e.text) for e in (*report.colours, *report.shapes)}
+    reported = {without_colour_slot(e.text) for e in (*report.colours, *report.shapes)}
     assert not reported & known, sorted(reported & known)
 
 
