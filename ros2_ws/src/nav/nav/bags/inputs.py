@@ -22,7 +22,7 @@ from nav.bags.reader import BagError, BagInfo, BagReader
 from nav.bags.tf import LidarMount
 from nav.runtime.agent import Timeouts
 from nav.runtime.config import Topics
-from nav.runtime.stamps import stamp_age
+from nav.runtime.stamps import input_age as judged_age
 from perception.lidar import unusable_scan
 from policy.processing import ScanGeometry
 
@@ -279,8 +279,8 @@ def stamp_clock(events: Sequence[Event], inputs: InputTopics) -> StampClock:
 def input_age(event: Event, t: float, clock: StampClock) -> float:
     """How old ``event`` is at log time ``t``: by its header stamp when ``clock`` uses its topic's stamps and the
     stamp is sane (:func:`nav.runtime.stamps.stamp_age`), else by arrival, as the agent's core judges it."""
-    by_stamp = stamp_age(event.stamp, clock.at(t)) if clock.uses_stamps(event.topic) else None
-    return t - event.t if by_stamp is None else by_stamp
+    stamp = event.stamp if clock.uses_stamps(event.topic) else None
+    return judged_age(event.t, stamp, t, clock.at(t))[0]
 
 
 def sensor_timeouts(agent: Any, max_age: MaxAge, inputs: InputTopics) -> Timeouts:

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from nav.runtime.stamps import ARRIVAL, HEADER_STAMP, stamp_age
+from nav.runtime.stamps import input_age
 from perception.errors import PerceptionError
 from perception.language import normalise_instruction
 from policy.controller import PolicyController
@@ -74,8 +74,7 @@ class _Stamped:
 
     def age(self, now: float, stamp_now: float | None) -> tuple[float, str]:
         """Age and its basis: the header stamp when sane, else arrival."""
-        by_stamp = stamp_age(self.stamp, stamp_now)
-        return (now - self.t, ARRIVAL) if by_stamp is None else (by_stamp, HEADER_STAMP)
+        return input_age(self.t, self.stamp, now, stamp_now)
 
 
 class AgentCore:

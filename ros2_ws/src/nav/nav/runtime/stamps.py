@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["ARRIVAL", "HEADER_STAMP", "STAMP_FUTURE_TOLERANCE_S", "STAMP_OTHER_CLOCK_S", "stamp_age"]
+__all__ = ["ARRIVAL", "HEADER_STAMP", "STAMP_FUTURE_TOLERANCE_S", "STAMP_OTHER_CLOCK_S", "input_age", "stamp_age"]
 
 STAMP_FUTURE_TOLERANCE_S = 0.5
 """A header stamp further ahead of the clock than this is not believed (a clock that is off)."""
@@ -27,3 +27,10 @@ def stamp_age(stamp: float | None, stamp_now: float | None) -> float | None:
     if age < -STAMP_FUTURE_TOLERANCE_S or age > STAMP_OTHER_CLOCK_S:
         return None
     return max(age, 0.0)
+
+
+def input_age(arrived: float, stamp: float | None, now: float, stamp_now: float | None) -> tuple[float, str]:
+    """How old an input that ``arrived`` at (the caller's clock) with header ``stamp`` is at ``now``, and the
+    basis: the stamp against ``stamp_now`` when it is sane (:func:`stamp_age`), else the arrival."""
+    by_stamp = stamp_age(stamp, stamp_now)
+    return (now - arrived, ARRIVAL) if by_stamp is None else (by_stamp, HEADER_STAMP)
