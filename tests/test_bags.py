@@ -258,6 +258,29 @@ def test_a_corrupt_message_is_counted_and_skipped_and_the_run_finishes(tmp_path:
 
 
 @pytest.mark.unit
+def test_a_bag_whose_every_message_is_unusable_is_an_error_for_replay_and_for_training(
+    tmp_path: Path, models: Path
+) -> None:
+    from nav.bags.episodes import bag_to_episode
+
+    writer = RecordingWriter(tmp_path / "bag", "mcap", flush_s=3600.0)
+    writer.add_topic("/scan", "sensor_msgs/msg/LaserScan")
+    writer.add_topic("/nav/teacher_cmd", "geometry_msgs/msg/Twist")
+    rng = np.random.default_rng(0)
+    for k in range(5):
+        t = T0 + k * PERIOD_NS
+        scan = dataclasses.replace(scan_msg(t, 360, rng), angle_increment=0.0)  # no angle between its rays
+        writer.write("/scan", t, TS.serialize_cdr(scan, "sensor_msgs/msg/LaserScan"))
+        broken = twist_msg(math.nan, 0.0)  # a non-finite reference is rejected
+        writer.write("/nav/teacher_cmd", t, TS.serialize_cdr(broken, "geometry_msgs/msg/Twist"))
+    writer.close()
+    with pytest.raises(BagError, match="bag: the mapped topics hold no usable message"):
+        _eval(tmp_path / "bag", models, instruction="go to the red cube", variants=("random",))
+    with pytest.raises(BagError, match="bag: the mapped topics hold no usable message"):
+        bag_to_episode(tmp_path / "bag", instruction="go to the red cube")
+
+
+@pytest.mark.unit
 def test_a_run_whose_every_tick_stopped_is_not_valid_and_says_why(tmp_path: Path, models: Path) -> None:
     bag = write_bag(tmp_path / "bag", seconds=1.0, storage="sqlite3")
     _corrupt_sqlite3_messages(bag, "/scan", None)  # no usable scan at all: every tick stops for it

@@ -22,9 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from nav.bags.config import DEFAULT_BAG_CONFIG, load_bag_config
-from nav.bags.inputs import BLANK_IMAGE, Event, input_age, load_events, resolve_inputs, sensor_timeouts, stamp_clock
+from nav.bags.inputs import BLANK_IMAGE, Event, input_age, read_inputs, resolve_inputs, sensor_timeouts
 from nav.bags.reader import SINGLE_FILES, BagError, BagReader
-from nav.bags.tf import bag_mounts
 from nav.runtime.config import DEFAULT_ROS_CONFIG, load_ros_config
 
 __all__ = ["REFERENCE_MAX_AGE_S", "bag_to_episode", "bags_to_shard", "find_bags"]
@@ -72,11 +71,12 @@ def bag_to_episode(
     target = ScanGeometry.from_lidar_config(sim.lidar)
     with BagReader(bag_path) as bag:
         inputs = resolve_inputs(bag.info, bags.topic_map, ros.topics, reference)  # type: ignore[arg-type]
-        events, _ = load_events(bag, inputs, bag_mounts(bag, inputs.scan, inputs.camera)[0])
+        read = read_inputs(bag, inputs)
+    events, clock = read.events, read.clock
     text = instruction or next((e.value for e in events if e.kind == "instruction"), None)
     if text is None:
         raise BagError(f"{bag_path}: no instruction in the bag; give one (nav train --from-bags ... --instruction T)")
-    clock, timeouts = stamp_clock(events, inputs), sensor_timeouts(ros.agent, bags.max_age_s, inputs)
+    timeouts = sensor_timeouts(ros.agent, bags.max_age_s, inputs)
     blank = cv2.resize(BLANK_IMAGE, (sim.camera.width, sim.camera.height), interpolation=cv2.INTER_NEAREST)
     period = 1.0 / ros.agent.control_hz
     images, scans, odom, labels = [], [], [], []

@@ -19,7 +19,7 @@ import numpy as np
 from nav.bags.clock import StampClock, rebuild_clock
 from nav.bags.config import MaxAge, TopicMap
 from nav.bags.reader import BagError, BagInfo, BagReader
-from nav.bags.tf import LidarMount
+from nav.bags.tf import LidarMount, bag_mounts
 from nav.runtime.agent import Timeouts
 from nav.runtime.config import Topics
 from nav.runtime.stamps import input_age as judged_age
@@ -28,10 +28,12 @@ from policy.processing import ScanGeometry
 
 __all__ = [
     "BLANK_IMAGE",
+    "BagInputs",
     "Event",
     "InputTopics",
     "input_age",
     "load_events",
+    "read_inputs",
     "resolve_inputs",
     "sensor_timeouts",
     "stamp_clock",
@@ -289,3 +291,25 @@ def sensor_timeouts(agent: Any, max_age: MaxAge, inputs: InputTopics) -> Timeout
     point cloud stands in for the scan."""
     scan = agent.cloud_timeout if inputs.points else agent.scan_timeout
     return Timeouts(max_age.camera or agent.camera_timeout, max_age.scan or scan)
+
+
+@dataclass(frozen=True)
+class BagInputs:
+    """An open bag's mapped inputs, read as replay evaluation and training both read them."""
+
+    events: list[Event]
+    rejected: dict[str, int]
+    """Messages left out, per topic (see :func:`load_events`)."""
+    clock: StampClock
+    mount_notes: tuple[str, ...]
+    """Where the bag's ``/tf_static`` put the lidar (and the camera), for the report."""
+
+
+def read_inputs(bag: BagReader, inputs: InputTopics) -> BagInputs:
+    """The mapped messages of ``bag`` converted (scans from the lidar's place in its ``/tf_static``, else the
+    robot profile's: :func:`nav.bags.tf.bag_mounts`) and the stamps' clock; BagError when none is usable."""
+    lidar, notes = bag_mounts(bag, inputs.scan, inputs.camera)
+    events, rejected = load_events(bag, inputs, lidar)
+    if not events:
+        raise BagError(f"{bag.info.path if bag.info else bag}: the mapped topics hold no usable message")
+    return BagInputs(events, rejected, stamp_clock(events, inputs), tuple(notes))

@@ -39,9 +39,8 @@ import numpy as np
 
 from nav.bags.clock import StampClock
 from nav.bags.config import DEFAULT_BAG_CONFIG, load_bag_config
-from nav.bags.inputs import BLANK_IMAGE, Event, InputTopics, load_events, resolve_inputs, sensor_timeouts, stamp_clock
+from nav.bags.inputs import BLANK_IMAGE, Event, InputTopics, read_inputs, resolve_inputs, sensor_timeouts
 from nav.bags.reader import BagError, BagInfo, BagReader
-from nav.bags.tf import bag_mounts
 from nav.runtime.agent import AgentCore, Timeouts
 from nav.runtime.config import DEFAULT_ROS_CONFIG, load_ros_config
 
@@ -232,7 +231,7 @@ def _bare_decode(bag: BagReader, topics: set[str]) -> tuple[float, int]:
     """Seconds the bag library takes to read and deserialise ``topics`` (nothing converted), and the messages."""
     started, count = time.perf_counter(), 0
     for _, kind, _, raw in bag.raw_messages(topics):
-        with contextlib.suppress(Exception):  # counted by load_events already; here only the time matters
+        with contextlib.suppress(BagError):  # counted by load_events already; here only the time matters
             bag.deserialize(raw, kind)
             count += 1
     return time.perf_counter() - started, count
@@ -283,16 +282,13 @@ def replay_eval(
                 f"(looked for String on {list(bag_config.topic_map.instruction)}); "
                 "give one with --instruction"
             )
-        lidar, mount_notes = bag_mounts(bag, inputs.scan, inputs.camera)
-        events, rejected = load_events(bag, inputs, lidar)
+        read = read_inputs(bag, inputs)
         decode_s = time.perf_counter() - wall0
         bare_s, bare_count = _bare_decode(bag, set(inputs.topics))
-    if not events:
-        raise BagError(f"{info.path}: the mapped topics hold no usable message")
-    clock = stamp_clock(events, inputs)
+    events, rejected, clock = read.events, read.rejected, read.clock
     timeouts = sensor_timeouts(ros.agent, bag_config.max_age_s, inputs)
     duration = events[-1].t - events[0].t
-    notes = [*info.notes, *inputs.notes, *mount_notes, *_slow_sensor_notes(clock, inputs, timeouts)]
+    notes = [*info.notes, *inputs.notes, *read.mount_notes, *_slow_sensor_notes(clock, inputs, timeouts)]
     if config.instruction is not None:
         notes.append(
             f"instruction from the command line: {config.instruction!r}"
