@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -50,7 +49,6 @@ def cache_clearer(*holders: Any) -> tuple[Callable[[], None], list[str]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from perception.errors import InstructionError
     from perception.language import default_encoder
     from perception.vocabulary import GroundingEvalConfig, evaluate
     from policy.processing import default_grounder
@@ -60,8 +58,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     encoder = default_encoder()
     grounder = default_grounder(encoder)
-    with contextlib.suppress(InstructionError):  # loads the model and what the grounder prepares on first use
-        grounder.ground("go to the red cube")
+    grounder.warm()  # loads the sentence encoder and embeds the grounder's shape words
     warmup_ms = (time.perf_counter() - start) * 1000.0
     clear, cleared = cache_clearer(grounder, encoder)
     log(f"eval-grounding: {config.cases} cases of the {config.half} half (seed {config.seed}), {config.vocabulary}")

@@ -87,9 +87,8 @@ class AgentNode(Node):
         t0 = time.perf_counter()
         encoder = default_encoder()
         controllers = load_controllers(models_dir, encoder)
-        for controller in controllers.values():  # one grounder, shared: warm it before any instruction arrives
-            controller.processor.grounder.warm()
-            break
+        if controllers:  # the variants share one grounder: warm it before any instruction arrives
+            next(iter(controllers.values())).processor.grounder.warm()
         self.core: AgentCore | None = None
         self._startup_error: str | None = None
         if not controllers:
