@@ -211,7 +211,7 @@ PHRASE_ENDS = frozenset(
     ]
 )
 """Words that end a noun phrase: what follows them is not the object's head."""
-DETERMINERS = frozenset(["the", "a", "an", "that", "this", "those", "these", "my", "your", "our", "one's", "some"])
+DETERMINERS = frozenset(["the", "a", "an", "that", "this", "those", "these", "my", "your", "our", "some"])
 PRONOUN_HEADS = frozenset(["one", "ones", "thing", "things", "object", "objects", "item", "items", "shape", "shapes"])
 """Heads that name no shape ("the red one")."""
 GENERIC_HEADS = frozenset(["container", "containers", "piece", "pieces", "form", "forms", "figure"])
@@ -366,6 +366,8 @@ class InstructionGrounder:
         points += [(c, c) for c in self.colours]
         self._colour_labels = [c for _, c in points]
         self._colour_points = self._weigh(oklab([lexicon_rgb(n) for n, _ in points]))  # type: ignore[misc]
+        self._known_points = self._colour_points[-len(self.colours) :]
+        """The known colours' own points (the last ones), for the candidates of a refusal."""
         words = {**{w: s for w, s in shape_words if s is None or s in self.shapes}, **{s: s for s in self.shapes}}
         self._shape_words = list(words)
         self._shape_labels = [words[w] for w in self._shape_words]
@@ -553,8 +555,7 @@ class InstructionGrounder:
         rgb = lexicon_rgb(name)
         if rgb is None:
             return ()
-        known = self._weigh(oklab([lexicon_rgb(c) for c in self.colours]))  # type: ignore[misc]
-        distances = np.linalg.norm(known - self._weigh(oklab([rgb]))[0], axis=1)
+        distances = np.linalg.norm(self._known_points - self._weigh(oklab([rgb]))[0], axis=1)
         return tuple(self.colours[k] for k in np.argsort(distances)[:2])
 
     def _classify(self, name: str) -> tuple[str | None, float, str]:
