@@ -25,11 +25,15 @@ matplotlib) and its sRGB is classified by the nearest named colours of the groun
 "cobalt blue" -> blue), in Oklab with lightness down-weighted (a shaded object keeps its hue): a
 clear majority of a known colour grounds it, anything else is refused with the nearest candidates.
 
-**Shape.** The head (and, when there is one, the modifier before it: "tin can") is compared by
-sentence-encoder cosine with the shape words of the vocabulary's ``tune`` half and the shape names;
-a clear majority of the nearest words, close enough, grounds it. Words for things the worlds do not
-hold are in that list as such and refuse. "the red one" names no shape: refused with the candidates,
-unless the caller knows the objects present and only one is red (``present``).
+**Shape.** A shape word of the vocabulary's ``tune`` half is labelled there. Any other head noun (first
+the compound it ends, when WordNet holds it: "beach ball") is read by what WordNet says it is
+(:mod:`perception.shape_words`): a kind of a labelled word ("a crate is a box"), or defined as
+cylindrical, spherical or cubic; the common senses must agree. A modifier that says a shape
+("cylindrical", "cube-shaped") names it when the head does not ("the spherical object"), and a
+modifier and a head that disagree are refused. A word WordNet lacks is compared by sentence-encoder
+cosine with the labelled words: a clear majority of the nearest, close enough, grounds it. Words for
+things the worlds do not hold are labelled as such and refuse. "the red one" names no shape: refused
+with the candidates, unless the caller knows the objects present and only one is red (``present``).
 
 The policy then sees the embedding of ``canonical`` filled with the grounded colour and shape
 (:meth:`InstructionGrounder.canonical`), the same in training and on the robot. Refusals are
@@ -49,6 +53,7 @@ import numpy.typing as npt
 
 from perception.errors import InstructionError
 from perception.language import TextEncoder, normalise_instruction
+from perception.shape_words import ShapeLexicon, shape_of_adjective
 
 __all__ = [
     "OTHER_COLOUR_TERMS",
@@ -232,8 +237,11 @@ class GroundingConfig:
     """Least (distance-weighted) share of those votes for a known colour to ground it."""
     lightness_weight: float = 0.5
     """Weight of Oklab lightness in the colour distance (hue and chroma weigh 1)."""
+    min_sense_share: float = 0.55
+    """Least share of a noun's WordNet senses (weighted by how common each is) that must name one known shape
+    (:class:`perception.shape_words.ShapeLexicon`)."""
     shape_neighbours: int = 5
-    """Shape words of the vocabulary that vote on a head noun's shape."""
+    """Shape words of the vocabulary that vote on the shape of a word WordNet does not hold."""
     min_shape_similarity: float = 0.5
     """Least sentence-encoder cosine between a head noun and its nearest shape word."""
     min_shape_share: float = 0.5
@@ -247,7 +255,7 @@ class GroundingConfig:
         for name in ("colour_neighbours", "shape_neighbours"):
             if getattr(self, name) < 1:
                 raise ValueError(f"grounding.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("min_colour_share", "min_shape_share", "lightness_weight"):
+        for name in ("min_colour_share", "min_shape_share", "min_sense_share", "lightness_weight"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"grounding.{name} must be in [0, 1], got {getattr(self, name)}")
         if not -1.0 <= self.min_shape_similarity <= 1.0:
@@ -269,7 +277,8 @@ class Grounding:
     shape_words: str
     """The instruction's words that named the shape."""
     shape_similarity: float
-    """Cosine between those words and the nearest shape word (1 for a shape name)."""
+    """Confidence in the shape: 1 for a shape word of the vocabulary, the share of WordNet's senses for another
+    noun, the cosine to the nearest shape word for a word WordNet lacks."""
 
 
 @lru_cache(maxsize=8192)
@@ -279,6 +288,8 @@ def lexicon_rgb(name: str) -> tuple[float, float, float] | None:
     import matplotlib.colors as mcolors  # the lexicons ship with matplotlib
 
     hex_value = mcolors.XKCD_COLORS.get(f"xkcd:{name}") or mcolors.CSS4_COLORS.get(name.replace(" ", ""))
+    if hex_value is None and re.search(r"\w s\b", name):  # the tokens of "robin's egg" are robin, s, egg
+        return lexicon_rgb(re.sub(r"(\w) s\b", r"\1's", name))
     if hex_value is None:
         return None
     r, g, b = mcolors.to_rgb(hex_value)
@@ -371,6 +382,7 @@ class InstructionGrounder:
         words = {**{w: s for w, s in shape_words if s is None or s in self.shapes}, **{s: s for s in self.shapes}}
         self._shape_words = list(words)
         self._shape_labels = [words[w] for w in self._shape_words]
+        self._lexicon = ShapeLexicon(self.shapes, words.items(), min_share=self.config.min_sense_share)
         self._shape_vectors: npt.NDArray[np.float32] | None = None
         self._cache: dict[str, Grounding] = {}
         self._lock = threading.Lock()
@@ -397,8 +409,9 @@ class InstructionGrounder:
         return grounding
 
     def warm(self) -> InstructionGrounder:
-        """Embed the shape words now (about 70 sentence-encoder calls), so the first instruction costs
-        milliseconds, not the half second that would hold up a node's callbacks when it arrives."""
+        """Read WordNet's index and embed the shape words now (about 70 sentence-encoder calls), so the first
+        instruction costs milliseconds, not the half second that would hold up a node's callbacks when it arrives."""
+        self._lexicon.warm()
         if self._shape_vectors is None:
             self._shape_vectors = np.stack([self._encoder.encode(w) for w in self._shape_words])
         return self
@@ -581,7 +594,8 @@ class InstructionGrounder:
     # -- shape -------------------------------------------------------------------------------------------
 
     def _head_after(self, tokens: list[str], start: int) -> tuple[str | None, str, float] | None:
-        """The noun phrase's head after a colour run: (shape or None, its words, cosine); None when no noun follows."""
+        """The noun phrase's head after a colour run: (shape or None, its words, confidence); None when no noun
+        follows."""
         end = start
         while end < len(tokens) and tokens[end] not in PHRASE_ENDS:
             end += 1
@@ -589,29 +603,50 @@ class InstructionGrounder:
         if not phrase:
             return None
         head = phrase[-1]
+        said = self._adjective_shapes(phrase[:-1])
         if head in PRONOUN_HEADS or head in GENERIC_HEADS:
-            if len(phrase) > 1 and phrase[-2] not in MODIFIERS:  # "the spherical object": its modifier names it
-                shape, similarity = self._shape_vote(phrase[-2])
-                if shape is not None:
-                    return shape, " ".join(phrase[-2:]), similarity
+            if len(said) == 1:  # "the spherical object", "the cylinder-shaped container": its modifier names it
+                named, adjective = next(iter(said.items()))
+                return named, f"{adjective} {head}", 1.0
             if head in PRONOUN_HEADS:
                 return None, head, 0.0
-        shape, similarity = self._shape_vote(head)
-        if shape is None and _singular(head) != head:
-            shape, similarity = self._shape_vote(_singular(head))
-        if shape is None and len(phrase) > 1:  # the head alone is unclear: with its modifier ("tin can")
-            two = " ".join(phrase[-2:])
-            shape, similarity = self._shape_vote(two)
+        two = " ".join(phrase[-2:])
+        shape, similarity, silent, words = None, 0.0, True, two
+        if len(phrase) > 1 and self._lexicon.knows(two):  # a compound WordNet holds: "beach ball"
+            shape, similarity, silent = self._shape_vote(two)
+        if shape is None:  # else its head: a "tin can" is a can
+            shape, similarity, silent = self._shape_vote(head)
+            words = head
+            if shape is None and silent and _singular(head) != head:
+                shape, similarity, silent = self._shape_vote(_singular(head))
+        if shape is None and silent and len(said) == 1:  # "the cylindrical tub": a tub of no one shape, said
+            named, adjective = next(iter(said.items()))
+            return named, f"{adjective} {head}", 1.0
+        if shape is not None and set(said) - {shape}:  # "the spherical box": the words disagree
+            return None, two, 0.0
+        return shape, words, similarity
+
+    def _adjective_shapes(self, words: list[str]) -> dict[str, str]:
+        """Shapes the modifiers of a noun say ("cylindrical" -> cylinder; "cube shaped" -> cube), with their words."""
+        said: dict[str, str] = {}
+        for k, word in enumerate(words):
+            shape = shape_of_adjective(word, self.shapes)
+            if shape is None and word == "shaped" and k > 0:  # "cube-shaped" (the hyphen is not a token)
+                shape, _, _ = self._shape_vote(words[k - 1])
+                word = f"{words[k - 1]} {word}"
             if shape is not None:
-                return shape, two, similarity
-        return shape, head, similarity
+                said.setdefault(shape, word)
+        return said
 
     def _clearest_shape(self, tokens: list[str], runs: list[_Run]) -> tuple[str | None, str, float]:
         in_runs = {k for r in runs for k in range(r.start, r.end)}
         scored = [
-            self._shape_vote(w) + (w,)
+            self._shape_vote(w)[:2] + (w,)
             for k, w in enumerate(tokens)
-            if k not in in_runs and w not in PHRASE_ENDS and w not in DETERMINERS
+            if k not in in_runs
+            and w not in PHRASE_ENDS
+            and w not in DETERMINERS
+            and (k + 1 == len(tokens) or tokens[k + 1] in PHRASE_ENDS)  # where a noun phrase's head is: not "can you"
         ]
         found = [v for v in scored if v[0] is not None]
         if not found:
@@ -623,29 +658,39 @@ class InstructionGrounder:
         shape, similarity, word = max(found, key=lambda v: v[1])
         return shape, word, similarity
 
-    def _shape_vote(self, words: str) -> tuple[str | None, float]:
-        """The known shape ``words`` name, and the nearest cosine: a known shape word's own label; else the vote of
-        the ``shape_neighbours`` nearest shape words (cosine-weighted), when the nearest is at least
-        ``min_shape_similarity`` and a known shape wins ``min_shape_share`` of it; None otherwise."""
+    def _shape_vote(self, words: str) -> tuple[str | None, float, bool]:
+        """The known shape ``words`` name, and the confidence: a known shape word's own label (1); else, for a noun
+        WordNet holds, what its senses are (:class:`~perception.shape_words.ShapeLexicon`; the senses' share); else
+        the vote of the ``shape_neighbours`` nearest shape words by sentence-encoder cosine (cosine-weighted), when
+        the nearest is at least ``min_shape_similarity`` and a known shape wins ``min_shape_share`` of it (the
+        nearest cosine); None otherwise. Last, whether a None is for want of knowing (not because ``words`` name
+        something else: a chair), so that a modifier may still say the shape ("the cylindrical tub")."""
         if words in self.shapes:
-            return words, 1.0
+            return words, 1.0, False
         if words in self._shape_words:
-            return self._shape_labels[self._shape_words.index(words)], 1.0
+            label = self._shape_labels[self._shape_words.index(words)]
+            return label, 1.0, False
+        adjective = shape_of_adjective(words, self.shapes)
+        if adjective is not None:  # "the red cuboid"
+            return adjective, 1.0, False
+        if self._lexicon.knows(words):
+            reading = self._lexicon.read(words)
+            return reading.shape, reading.share, reading.silent
         vectors = self.warm()._shape_vectors
         assert vectors is not None
         similarities = vectors @ self._encoder.encode(words)
         nearest = np.argsort(similarities)[::-1][: self.config.shape_neighbours]
         top = float(similarities[nearest[0]])
         if top < self.config.min_shape_similarity:
-            return None, top
+            return None, top, True
         votes: dict[str | None, float] = {}
         for k in nearest:
             label = self._shape_labels[k]
             votes[label] = votes.get(label, 0.0) + max(float(similarities[k]), 0.0)
         best, weight = max(votes.items(), key=lambda kv: kv[1])
         if best is None or weight / max(sum(votes.values()), 1e-9) < self.config.min_shape_share:
-            return None, top
-        return best, top
+            return None, top, best is not None
+        return best, top, False
 
 
 # -- words -------------------------------------------------------------------------------------------------
