@@ -176,13 +176,23 @@ def test_non_finite_command_is_rejected_and_named(bad: tuple[float, float]) -> N
     assert cmd(mux.decide(0.2)) == (0.2, 0.0)
 
 
-def test_non_finite_teleop_falls_back_to_navigation_and_says_so() -> None:
-    mux = make_mux()
+def test_a_broken_teleop_holds_zero_instead_of_handing_the_robot_to_navigation() -> None:
+    mux = make_mux()  # teleop timeout 0.5 s
     mux.on_command("teleop", 0.1, 0.0, now=0.0)
     mux.on_command("navigation", 0.3, 0.0, now=0.0)
-    mux.on_command("teleop", math.nan, 0.0, now=0.1)
-    decision = mux.decide(0.1)
-    assert decision.source == "navigation" and "rejected from teleop" in decision.reason
+    for k in range(1, 5):  # the human's input goes bad while navigation keeps talking
+        mux.on_command("teleop", math.nan, 0.0, now=0.1 * k)
+        mux.on_command("navigation", 0.3, 0.0, now=0.1 * k)
+        decision = mux.decide(0.1 * k)
+        assert cmd(decision) == (0.0, 0.0) and decision.code == "rejected", decision
+        assert decision.source == "teleop" and "holding zero until teleop" in decision.reason
+    mux.on_command("teleop", 0.05, 0.0, now=0.5)  # healthy again: teleop drives
+    assert mux.decide(0.5).source == "teleop"
+    mux.on_command("teleop", math.inf, 0.0, now=0.6)
+    assert cmd(mux.decide(0.6)) == (0.0, 0.0)
+    mux.on_command("navigation", 0.3, 0.0, now=1.0)
+    assert cmd(mux.decide(1.05)) == (0.0, 0.0)  # 0.45 s after the bad command: still held
+    assert mux.decide(1.15).source == "navigation"  # teleop silent for its timeout: navigation takes over
 
 
 # -- limits --------------------------------------------------------------------------------------------

@@ -16,8 +16,12 @@ and a few things twist_mux does not:
 * **Latched e-stop.** ``on_estop(True)`` latches a stop that outranks everything. Only
   :meth:`CommandMux.on_estop_reset` clears it, and only when the e-stop topic's last value is
   false: a reset while the button is still pressed is refused.
-* **Non-finite commands rejected.** A NaN or infinite command is dropped, the input counts as not
-  fresh until its next finite command, and the decision names the input that sent it.
+* **Non-finite commands rejected, and a broken input holds zero.** A NaN or infinite command is dropped
+  and the decision names the input that sent it. While an input's latest command is non-finite and
+  younger than its timeout, the output is zero: the inputs below it do not take over (a human whose
+  teleop breaks while driving expects the robot to stop, not the autonomy to drive on). It ends when
+  that input sends a finite command (it is in charge again) or stays silent for its timeout (the
+  next input takes over, as from any input that falls silent).
 * **Limits.** Each axis is clipped to ``max_linear`` / ``max_angular`` (the robot profile's,
   ``configs/robot.yaml``, as are the acceleration limits). Acceleration limits ramp
   the speed *up* (away from zero); slowing toward zero, stopping and the zero crossing of a
@@ -198,14 +202,22 @@ class CommandMux:
         if self.estop_latched:
             held = "e-stop topic still true" if self.estop_held else "publish true on the reset topic to clear"
             return Decision(0.0, 0.0, "estop", f"e-stop latched ({held})", "estop")
-        winner = next((state for state in self._inputs.values() if state.fresh(now)), None)
-        if winner is None:
-            rejected = [name for name, state in self._inputs.items() if state.recently_rejected(now)]
-            if rejected:
-                state = self._inputs[rejected[0]]
+        winner = None
+        for state in self._inputs.values():  # highest priority first
+            if state.fresh(now):
+                winner = state
+                break
+            if state.recently_rejected(now):  # a broken input above the rest holds zero: never hand over
+                name = state.spec.name
                 return Decision(
-                    0.0, 0.0, "none", f"non-finite command rejected from {rejected[0]} {state.rejected}", "rejected"
+                    0.0,
+                    0.0,
+                    name,
+                    f"non-finite command rejected from {name} {state.rejected}: holding zero until {name} sends a "
+                    f"finite command or falls silent for {state.spec.timeout:g} s",
+                    "rejected",
                 )
+        if winner is None:
             return Decision(0.0, 0.0, "none", ALL_TIMED_OUT, "timeout")
         for lock in self._locks.values():
             if lock.blocks(winner.spec.priority, now):
@@ -218,10 +230,7 @@ class CommandMux:
                 )
         linear = _clip(winner.linear, self.config.max_linear)
         angular = _clip(winner.angular, self.config.max_angular)
-        above = [name for name, state in self._inputs.items() if state.spec.priority > winner.spec.priority]
-        rejected = [name for name in above if self._inputs[name].recently_rejected(now)]
-        reason = f"ok (non-finite command rejected from {rejected[0]})" if rejected else "ok"
-        return Decision(linear, angular, winner.spec.name, reason, "ok")
+        return Decision(linear, angular, winner.spec.name, "ok", "ok")
 
     def decide(self, now: float) -> Decision:
         """The command to publish now: :meth:`select`, then the guard, then the acceleration ramp.
