@@ -231,6 +231,31 @@ def test_without_a_model_the_agent_publishes_zero_and_says_why(tmp_path: Path) -
     assert rc == 0, log_text(log)
 
 
+def test_a_tampered_variant_is_refused_and_the_agent_runs_an_intact_one(tmp_path: Path) -> None:
+    """Issue 18 item 2: one bad weights file no longer takes the agent down; the diagnostics name it."""
+    models_dir = tmp_path / "models"
+    for variant in ("small", "medium"):
+        save_untrained(models_dir, variant)
+    weights = models_dir / "medium" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\x00")
+    log = tmp_path / "agent.log"
+    robot = Robot(NO_MODEL_DOMAIN)
+    proc = start_agent(models_dir, log, NO_MODEL_DOMAIN, variant="medium")
+    try:
+        wait_ready(robot, proc, log)
+        diag = robot.wait_diag(lambda d: True, since=time.monotonic())
+        assert diag is not None and "refused variants: medium" in diag.message, diag
+        assert diag.values["loaded_variants"] == "small" and "SHA-256 mismatch" in diag.values["refused_variants"]
+        assert diag.level == int.from_bytes(DiagnosticStatus.WARN, "little")
+        assert proc.poll() is None, "the agent exited"
+        text = log_text(log)
+        assert "variant 'medium' refused" in text and "running 'small' instead" in text
+    finally:
+        rc = stop(proc)
+        robot.close()
+    assert rc == 0, log_text(log)
+
+
 # ============================================================================================ one agent
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -160,6 +160,18 @@ def test_only_available_variants_are_chosen() -> None:
         monitor.observe(21.0, "large", 1.0)
 
 
+def test_a_variant_the_agent_refused_is_never_chosen_again() -> None:
+    """The agent refused large (a tampered weights file) and says which variants it loaded: the monitor drops it."""
+    monitor = VariantMonitor(CONFIG)
+    first = run_trace(monitor, "small", 3.0, lambda t: 1.0)
+    assert first[-1][1] == "small"
+    monitor.set_pin("large")
+    assert monitor.drop({"large"}) == ("large",) and monitor.pin is None
+    assert monitor.drop({"large"}) == () and monitor.drop({"small", "medium"}) == ()  # the last one stays
+    trace = run_trace(monitor, first[-1][1], 20.0, lambda t: 1.0, t0=3.0)
+    assert "large" not in {variant for _, variant, _, _ in trace} and trace[-1][1] == "medium"
+
+
 def test_a_hot_cpu_holds_the_step_up() -> None:
     monitor = VariantMonitor(CONFIG)
     monitor.temperature_c = 95.0

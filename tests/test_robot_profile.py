@@ -150,10 +150,10 @@ def test_teleop_drives_at_most_at_the_profiles_limits(profile: RobotProfile) -> 
 
 
 def test_the_agent_reads_scans_in_the_profiles_layout(profile: RobotProfile) -> None:
-    from nav.nodes.agent_node import load_controllers
     from nav.runtime.config import resolve_models_dir
+    from nav.runtime.models import load_controllers
 
-    controllers = load_controllers(resolve_models_dir(load_ros_config().agent.models_dir))
+    controllers = load_controllers(resolve_models_dir(load_ros_config().agent.models_dir)).controllers
 
     assert controllers, "no shipped model to load"
     expected = ScanGeometry.from_profile(profile)

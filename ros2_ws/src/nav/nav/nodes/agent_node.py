@@ -14,10 +14,12 @@ A thin rclpy wrapper over :class:`nav.runtime.agent.AgentCore` (the decisions li
 * Publishes diagnostic_msgs/DiagnosticArray on ``topics.diagnostics``: state, variant, the reason
   for a stop, and per-tick timing (p50/p99 over the last ticks, deadline misses).
 * Publishes one diagnostic_msgs/DiagnosticStatus per tick on ``topics.agent_timing`` (for the
-  resource monitor): ``variant``, ``tick_ms`` (the tick's compute time) and ``inferred`` (whether
-  the model ran, or the tick gave zero without it).
+  resource monitor): ``variant``, ``tick_ms`` (the tick's compute time), ``inferred`` (whether
+  the model ran, or the tick gave zero without it) and ``available`` (the loaded variants).
 * Every model variant found under ``agent.models_dir`` is loaded at start-up (and the sentence
-  encoder with them), so a switch costs nothing on the control path.
+  encoder with them), so a switch costs nothing on the control path. A variant whose files are bad
+  (a tampered weights file) is refused with the reason, on the log and on ``/diagnostics``, and the
+  intact ones run (:mod:`nav.runtime.models`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -39,34 +40,15 @@ from nav.nodes.common import COMMAND_QOS, EVENT_QOS, SENSOR_QOS, STATUS_QOS, dec
 from nav.nodes.msgs import compressed_to_rgb, image_to_rgb, scan_to_arrays, twist
 from nav.runtime.agent import AgentCore, TickResult, Timeouts
 from nav.runtime.config import resolve_models_dir
+from nav.runtime.models import choose_variant, load_controllers
 from perception.errors import PerceptionError
 from perception.lidar import unusable_scan
-from policy.configuration import load_variants
-from policy.controller import PolicyController
 from policy.processing import ScanGeometry
 
-__all__ = ["AgentNode", "load_controllers", "main"]
+__all__ = ["AgentNode", "main"]
 
 TIMING_WINDOW = 100
 """Ticks over which the reported latency percentiles are taken."""
-
-
-def load_controllers(models_dir: Path, encoder: object | None = None) -> dict[str, PolicyController]:
-    """A :class:`PolicyController` for every declared variant that has a model folder in ``models_dir``.
-
-    Each starts with the robot's scan geometry (the robot profile's lidar); every scan the agent takes
-    brings its own (:meth:`nav.runtime.agent.AgentCore.on_scan`).
-    """
-    controllers = {}
-    for name in load_variants():
-        folder = models_dir / name
-        if (folder / "manifest.json").exists():
-            controllers[name] = PolicyController.from_directory(
-                folder,
-                ScanGeometry.from_profile(),
-                encoder=encoder,  # type: ignore[arg-type]
-            )
-    return controllers
 
 
 class AgentNode(Node):
@@ -86,23 +68,23 @@ class AgentNode(Node):
         torch.set_num_threads(agent.torch_threads)
         t0 = time.perf_counter()
         encoder = default_encoder()
-        controllers = load_controllers(models_dir, encoder)
+        self.variants = load_controllers(models_dir, encoder)
+        controllers = self.variants.controllers
+        for name, reason in self.variants.refused.items():
+            self.get_logger().error(f"variant {name!r} refused: {reason}")
         if controllers:  # the variants share one grounder: warm it before any instruction arrives
             next(iter(controllers.values())).processor.grounder.warm()
         self.core: AgentCore | None = None
         self._startup_error: str | None = None
-        if not controllers:
-            self._startup_error = f"no model files under {models_dir} (expected <variant>/manifest.json)"
-        elif variant not in controllers:
-            self._startup_error = f"variant {variant!r} has no model under {models_dir}; found {sorted(controllers)}"
-        else:
-            self.core = AgentCore(controllers, variant, Timeouts.of_agent(agent))
-        if self._startup_error:
+        chosen, why = choose_variant(variant, list(controllers), self.variants.ladder)
+        if chosen is None:
+            refused = f"; refused: {self.variants.describe_refused()}" if self.variants.refused else ""
+            self._startup_error = f"no model files under {models_dir} (expected <variant>/manifest.json){refused}"
             self.get_logger().error(f"{self._startup_error}: publishing zero velocity")
         else:
-            self.get_logger().info(
-                f"loaded variants {sorted(controllers)} in {time.perf_counter() - t0:.1f} s; running {variant!r}"
-            )
+            self.core = AgentCore(controllers, chosen, Timeouts.of_agent(agent))
+            log = self.get_logger().warning if chosen != variant else self.get_logger().info
+            log(f"loaded variants {sorted(controllers)} in {time.perf_counter() - t0:.1f} s; {why}")
 
         self._cloud_config = None
         self.create_subscription(Image, topics.camera, self._on_image, SENSOR_QOS)
@@ -189,7 +171,8 @@ class AgentNode(Node):
         try:
             self.core.request_variant(msg.data.strip())
         except ValueError as exc:
-            self.get_logger().error(f"variant switch refused: {exc}")
+            refused = self.variants.refused.get(msg.data.strip())
+            self.get_logger().error(f"variant switch refused: {exc}" + (f" (its files: {refused})" if refused else ""))
             return
         self.get_logger().info(f"switching to variant {msg.data.strip()!r} at the next tick")
 
@@ -221,6 +204,7 @@ class AgentNode(Node):
             KeyValue(key="variant", value=result.variant),
             KeyValue(key="tick_ms", value=f"{elapsed_ms:.3f}"),
             KeyValue(key="inferred", value="true" if result.ok else "false"),
+            KeyValue(key="available", value=",".join(self.variants.controllers)),
         ]
         self._timing.publish(status)
 
@@ -234,8 +218,10 @@ class AgentNode(Node):
             status.level = DiagnosticStatus.WARN
             status.message = result.reason if result is not None and result.reason else "starting"
         else:
-            status.level = DiagnosticStatus.OK
+            status.level = DiagnosticStatus.WARN if self.variants.refused else DiagnosticStatus.OK
             status.message = "driving"
+        if self.variants.refused:
+            status.message += f" (refused variants: {', '.join(self.variants.refused)})"
         values = {
             "variant": result.variant if result is not None else "none",
             "reason": (result.reason or "") if result is not None else "starting",
@@ -244,6 +230,8 @@ class AgentNode(Node):
             "deadline_ms": f"{self.period * 1000.0:.1f}",
             "deadline_misses": str(self._misses),
             "ticks": str(self._ticks),
+            "loaded_variants": ",".join(self.variants.controllers),
+            "refused_variants": self.variants.describe_refused(),
         }
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         msg = DiagnosticArray()

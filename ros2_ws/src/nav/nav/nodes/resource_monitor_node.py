@@ -86,6 +86,12 @@ class ResourceMonitorNode(Node):
         if self.monitor is None:
             return
         values = {kv.key: kv.value for kv in msg.values}
+        if values.get("available"):  # the variants the agent loaded: never choose one it refused
+            dropped = self.monitor.drop(set(self.monitor.ladder) - set(values["available"].split(",")))
+            if dropped:
+                self.get_logger().warning(
+                    f"the agent has not loaded {list(dropped)}: choosing among {list(self.monitor.ladder)}"
+                )
         if values.get("inferred") != "true" or values.get("variant") not in self.monitor.ladder:
             return
         try:

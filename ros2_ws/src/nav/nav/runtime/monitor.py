@@ -173,6 +173,26 @@ class VariantMonitor:
         self.last = Decision(ladder[0], "no sample yet", False)
 
     # ------------------------------------------------------------------ inputs
+    def drop(self, unavailable: set[str]) -> tuple[str, ...]:
+        """Never choose ``unavailable`` again (variants the agent refused to load); returns those dropped. The
+        last variant is kept: the agent holds zero without one, whatever the monitor says."""
+        dropped = tuple(v for v in self.ladder if v in unavailable)
+        kept = tuple(v for v in self.ladder if v not in unavailable)
+        if not dropped or not kept:
+            return ()
+        self.ladder = kept
+        for v in dropped:
+            del self.ratio[v], self._windows[v], self._fit_since[v]
+        if self.pin in dropped:
+            self.pin = None
+        if self.current in dropped:
+            self.current = None
+        if self._before_switch is not None and self._before_switch[0] in dropped:
+            self._before_switch = None
+        if self.last.variant in dropped:
+            self.last = Decision(kept[0], "no sample yet", False)
+        return dropped
+
     def set_pin(self, variant: str | None) -> None:
         """Pin ``variant`` (``None`` or ``""`` unpins)."""
         if variant and variant not in self.ladder:
