@@ -7,6 +7,8 @@ the configs are read from ``share/nav/configs`` (``$NAV_CONFIG_DIR`` overrides),
 ``nav.graph.paths.resolve_config_path``.
 """
 
+import uuid
+
 # ruff sorts `launch` as first-party because of this folder's name; ROS's launch is third-party.
 from launch import LaunchDescription  # noqa: I001
 from launch.actions import DeclareLaunchArgument
@@ -15,8 +17,8 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
-from nav.graph.paths import resolve_config_path
 from nav.graph.declaration import load_graph
+from nav.graph.paths import resolve_config_path
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -32,10 +34,13 @@ def generate_launch_description() -> LaunchDescription:
         ),
     ]
     conditions = {"sim": IfCondition(sim), "robot": UnlessCondition(sim), "always": None}
+    run_id = uuid.uuid4().hex[:12]
     for spec in graph.nodes:
         params = {"config": ParameterValue(LaunchConfiguration("config"), value_type=str)}
         if spec.module == "nav.nodes.sim_node":
             params["instruction"] = ParameterValue(LaunchConfiguration("instruction"), value_type=str)
+        if spec.module == "nav.nodes.agent_node":  # a respawned agent takes back this run's instruction
+            params["run_id"] = run_id
         actions.append(
             Node(
                 package="nav",

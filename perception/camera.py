@@ -33,6 +33,8 @@ from perception.errors import ImageError
 
 __all__ = [
     "CHANNELS",
+    "MIN_SIDE",
+    "too_small",
     "DEPTH_ENCODINGS",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
@@ -348,6 +350,19 @@ def _check_size(size: tuple[int, int]) -> tuple[int, int]:
 
 _MEAN = np.asarray(IMAGENET_MEAN, dtype=np.float32).reshape(3, 1, 1)
 _STD = np.asarray(IMAGENET_STD, dtype=np.float32).reshape(3, 1, 1)
+
+
+MIN_SIDE = 16
+"""Fewest pixels on a camera frame's side that a model input is made from (the smallest ``image_size`` a
+variant may have): a 1x1 frame is a broken driver or a wrong topic, not a picture to enlarge."""
+
+
+def too_small(rgb: RGBImage) -> str | None:
+    """Why a decoded frame is too small to use, or None."""
+    h, w = rgb.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        return f"camera frame is {w}x{h} px, fewer than {MIN_SIDE} px on a side: a broken driver or the wrong topic?"
+    return None
 
 
 def prepare_image(rgb: RGBImage, size: tuple[int, int]) -> npt.NDArray[np.float32]:

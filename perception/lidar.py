@@ -48,7 +48,10 @@ __all__ = [
     "MESSAGE_DEFINITION",
     "Scan",
     "ScanConventions",
+    "COVERED_SHARE",
     "counter_clockwise",
+    "covered_scan",
+    "metadata_mismatch",
     "beam_angles",
     "beam_index",
     "min_per_beam",
@@ -188,6 +191,36 @@ def unusable_scan(ranges: npt.ArrayLike, angle_increment: float) -> str | None:
         return "empty scan (no ranges)"
     if not math.isfinite(angle_increment) or angle_increment == 0:
         return f"angle_increment is {angle_increment}: the rays have no angle between them"
+    return None
+
+
+COVERED_SHARE = 0.9
+"""Share of beams reading "too close" (``-inf``) above which a scan is taken for a covered or failed lidar."""
+
+
+def metadata_mismatch(ranges: npt.ArrayLike, angle_min: float, angle_max: float, angle_increment: float) -> str | None:
+    """Why a scan's rays do not span the angles it declares, or None: 360 ranges whose ``angle_increment``
+    covers half a turn. Real drivers do this on every scan (the ROS 1 LDS recording in ``shared/bags``: 64
+    ranges at 2 pi / 64 with ``angle_max`` 270 degrees past ``angle_min``), so it is reported, not refused;
+    the rays are read at ``angle_min + k * angle_increment``, as the message definition places them."""
+    r = np.asarray(ranges, dtype=np.float64).reshape(-1)
+    declared = angle_max - angle_min
+    spanned = (r.size - 1) * angle_increment
+    if math.isfinite(declared) and abs(declared - spanned) > 1.5 * abs(angle_increment) + 1e-6:
+        return (
+            f"{r.size} ranges at angle_increment {angle_increment:.6g} span {spanned:.4g} rad, but angle_max - "
+            f"angle_min is {declared:.4g} rad: the rays are read by angle_increment"
+        )
+    return None
+
+
+def covered_scan(ranges: npt.ArrayLike) -> str | None:
+    """Why a scan looks like a covered or failed lidar (at least :data:`COVERED_SHARE` of its beams ``-inf``,
+    "too close to measure"), or None."""
+    r = np.asarray(ranges, dtype=np.float64).reshape(-1)
+    close = int(np.isneginf(r).sum())
+    if r.size and close >= COVERED_SHARE * r.size:
+        return f"the lidar reads 'too close' (-inf) on {close} of {r.size} beams: covered or failed"
     return None
 
 

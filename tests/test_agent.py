@@ -186,3 +186,20 @@ def test_a_clockwise_scan_drives_as_its_counter_clockwise_twin():
         assert result.reason is None, result.reason
         commands.append((result.linear, result.angular))
     assert commands[0] == pytest.approx(commands[1], abs=1e-6)
+
+
+def test_a_rejected_scan_or_frame_stops_at_once_and_a_good_one_resumes(core):
+    """Issue 18 items 5 and 8: a refused message does not wait for the last good one to go stale."""
+    core.on_instruction("go to the red cube")
+    feed(core, 0.0)
+    assert core.tick(0.05).reason is None
+    core.reject("scan", "the lidar reads 'too close' (-inf) on 360 of 360 beams: covered or failed")
+    result = core.tick(0.1)  # the previous scan is 0.1 s old, well inside its timeout
+    assert (result.linear, result.angular) == (0.0, 0.0)
+    assert result.reason == "scan rejected: the lidar reads 'too close' (-inf) on 360 of 360 beams: covered or failed"
+    feed(core, 0.15)
+    assert core.tick(0.2).reason is None
+    core.reject("camera", "camera frame is 1x1 px")
+    assert core.tick(0.25).reason == "camera rejected: camera frame is 1x1 px"
+    with pytest.raises(ValueError, match="unknown sensor"):
+        core.reject("sonar", "?")

@@ -56,10 +56,14 @@ def ros_env(domain: int) -> dict[str, str]:
     return env
 
 
-def start_agent(models_dir: Path, log: Path, domain: int, variant: str = "small") -> subprocess.Popen[bytes]:
+def start_agent(
+    models_dir: Path, log: Path, domain: int, variant: str = "small", run_id: str = ""
+) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "nav.nodes.agent_node", "--ros-args", "-r", "__node:=agent"]
     cmd += ["-p", f"models_dir:={models_dir}", "-p", f"variant:={variant}"]
-    with log.open("wb") as sink:
+    if run_id:
+        cmd += ["-p", f"run_id:={run_id}"]
+    with log.open("ab") as sink:
         return subprocess.Popen(cmd, env=ros_env(domain), stdout=sink, stderr=subprocess.STDOUT)
 
 
@@ -250,6 +254,38 @@ def test_a_tampered_variant_is_refused_and_the_agent_runs_an_intact_one(tmp_path
         assert proc.poll() is None, "the agent exited"
         text = log_text(log)
         assert "variant 'medium' refused" in text and "running 'small' instead" in text
+    finally:
+        rc = stop(proc)
+        robot.close()
+    assert rc == 0, log_text(log)
+
+
+def test_a_restarted_agent_takes_back_the_instruction_of_its_run(tmp_path: Path, monkeypatch) -> None:
+    """Issue 18 item 3: an instruction published once survives a SIGKILL and restart in the same run."""
+    monkeypatch.setenv("NAV_STATE_DIR", str(tmp_path / "state"))
+    models_dir = tmp_path / "models"
+    save_untrained(models_dir, "small")
+    log = tmp_path / "agent.log"
+    robot = Robot(NO_MODEL_DOMAIN)
+    proc = start_agent(models_dir, log, NO_MODEL_DOMAIN, run_id="run-a")
+    try:
+        wait_ready(robot, proc, log)
+        assert robot.wait_diag(is_driving, since=time.monotonic(), timeout=10.0) is not None
+        robot.instruction = None  # published no more: only the agent's state holds it now
+        proc.kill()
+        proc.wait()
+        killed = time.monotonic()
+        proc = start_agent(models_dir, log, NO_MODEL_DOMAIN, run_id="run-a")
+        driving = robot.wait_diag(is_driving, since=killed, timeout=STARTUP_TIMEOUT)
+        assert driving is not None, log_text(log)
+        moving = robot.wait_output(lambda lin, ang: not is_zero(lin, ang), since=killed, timeout=5.0)
+        assert moving is not None
+        print(f"restart to driving: {moving - killed:.1f} s")
+        assert "resuming the instruction taken before this restart: 'go to the red cube'" in log_text(log)
+        stop(proc)
+        proc = start_agent(models_dir, log, NO_MODEL_DOMAIN, run_id="run-b")  # a new run resumes nothing
+        diag = robot.wait_diag(lambda d: True, since=time.monotonic(), timeout=STARTUP_TIMEOUT)
+        assert diag is not None and diag.message.startswith("no instruction"), diag
     finally:
         rc = stop(proc)
         robot.close()

@@ -37,6 +37,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,8 +210,12 @@ class GraphProcesses:
         self._hurry = threading.Event()
         self._started = False
         self.nodes: dict[str, _Node] = {}
+        self.run_id = uuid.uuid4().hex[:12]
+        """This run of the graph: a restarted agent takes back its instruction from the same run only."""
         for spec in self.specs:
             params: dict[str, ParamValue] = {}
+            if spec.module == "nav.nodes.agent_node":
+                params["run_id"] = self.run_id
             if spec.module == "nav.nodes.sim_node" and config.instruction is not None:
                 params["instruction"] = config.instruction
             params.update(config.node_params.get(spec.name, {}))

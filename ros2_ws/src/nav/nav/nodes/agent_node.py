@@ -36,13 +36,24 @@ from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image, LaserScan, PointCloud2
 from std_msgs.msg import String
 
-from nav.nodes.common import COMMAND_QOS, EVENT_QOS, SENSOR_QOS, STATUS_QOS, declare_config, flush, run_node
+from nav.nodes.common import (
+    COMMAND_QOS,
+    EVENT_QOS,
+    LATCHED_QOS,
+    SENSOR_QOS,
+    STATUS_QOS,
+    declare_config,
+    flush,
+    run_node,
+)
 from nav.nodes.msgs import compressed_to_rgb, image_to_rgb, scan_to_arrays, twist
 from nav.runtime.agent import AgentCore, TickResult, Timeouts
 from nav.runtime.config import resolve_models_dir
+from nav.runtime.instruction_store import InstructionStore
 from nav.runtime.models import choose_variant, load_controllers
+from perception.camera import too_small
 from perception.errors import PerceptionError
-from perception.lidar import unusable_scan
+from perception.lidar import covered_scan, metadata_mismatch, unusable_scan
 from policy.processing import ScanGeometry
 
 __all__ = ["AgentNode", "main"]
@@ -86,6 +97,15 @@ class AgentNode(Node):
             log = self.get_logger().warning if chosen != variant else self.get_logger().info
             log(f"loaded variants {sorted(controllers)} in {time.perf_counter() - t0:.1f} s; {why}")
 
+        run_id = self.declare_parameter("run_id", "").value
+        self._store = InstructionStore(run_id) if run_id else None
+        if self.core is not None and self._store is not None:
+            kept = self._store.load()
+            if kept is not None:
+                self._take_instruction(kept, resumed=True)
+
+        self._scan_metadata: str | None = None
+        """What does not fit in the scans' metadata (read by angle_increment), for the log and the diagnostics."""
         self._cloud_config = None
         self.create_subscription(Image, topics.camera, self._on_image, SENSOR_QOS)
         self.create_subscription(CompressedImage, topics.camera_compressed, self._on_compressed, SENSOR_QOS)
@@ -97,7 +117,10 @@ class AgentNode(Node):
         else:
             self.create_subscription(LaserScan, topics.scan, self._on_scan, SENSOR_QOS)
         self.create_subscription(Odometry, topics.odom, self._on_odom, SENSOR_QOS)
+        # Both durabilities: a volatile publisher (ros2 topic pub) and a latched one (the sim node), whose last
+        # message a restarted agent receives at once; the same text twice keeps the memory.
         self.create_subscription(String, topics.instruction, self._on_instruction, EVENT_QOS)
+        self.create_subscription(String, topics.instruction, self._on_instruction, LATCHED_QOS)
         self.create_subscription(String, topics.variant, self._on_variant, EVENT_QOS)
         self._cmd = self.create_publisher(Twist, topics.cmd_nav, COMMAND_QOS)
         self._diag = self.create_publisher(DiagnosticArray, topics.diagnostics, STATUS_QOS)
@@ -122,17 +145,29 @@ class AgentNode(Node):
         if self.core is None:
             return
         try:
-            self.core.on_image(decode(msg))
+            rgb = decode(msg)
+            problem = too_small(rgb)
         except PerceptionError as exc:
-            self.get_logger().error(f"camera message rejected: {exc}", throttle_duration_sec=2.0)
+            problem = str(exc)
+        if problem is not None:
+            self.get_logger().error(f"camera message rejected: {problem}", throttle_duration_sec=2.0)
+            self.core.reject("camera", problem)
+            return
+        self.core.on_image(rgb)
 
     def _on_scan(self, msg: LaserScan) -> None:
         if self.core is None:
             return
         scan = scan_to_arrays(msg)
-        problem = unusable_scan(scan.ranges, scan.angle_increment)
+        mismatch = metadata_mismatch(scan.ranges, scan.angle_min, float(msg.angle_max), scan.angle_increment)
+        if mismatch != self._scan_metadata:
+            if mismatch is not None:
+                self.get_logger().warning(f"scan metadata: {mismatch}")
+            self._scan_metadata = mismatch
+        problem = unusable_scan(scan.ranges, scan.angle_increment) or covered_scan(scan.ranges)
         if problem is not None:
             self.get_logger().error(f"scan rejected: {problem}", throttle_duration_sec=2.0)
+            self.core.reject("scan", problem)
             return
         geometry = ScanGeometry.of_message(scan.angle_min, scan.angle_increment, scan.range_min, scan.range_max)
         self.core.on_scan(scan.ranges, geometry)
@@ -154,16 +189,26 @@ class AgentNode(Node):
             self.core.on_odom(msg.twist.twist.linear.x, msg.twist.twist.angular.z)
 
     def _on_instruction(self, msg: String) -> None:
+        self._take_instruction(msg.data)
+
+    def _take_instruction(self, data: str, resumed: bool = False) -> None:
         if self.core is None:
             return
         try:
-            text = self.core.offer_instruction(msg.data)
+            text = self.core.offer_instruction(data)
         except PerceptionError as exc:
             self.get_logger().error(f"instruction rejected, stopping: {exc}")
+            if self._store is not None:
+                self._store.clear()
             return
         if text is None:
             return  # the same instruction republished: the memory stays
-        self.get_logger().info(f"new instruction: {text!r}")
+        if self._store is not None:
+            self._store.save(data)
+        if resumed:
+            self.get_logger().warning(f"resuming the instruction taken before this restart: {text!r}")
+        else:
+            self.get_logger().info(f"new instruction: {text!r}")
 
     def _on_variant(self, msg: String) -> None:
         if self.core is None:
@@ -232,6 +277,7 @@ class AgentNode(Node):
             "ticks": str(self._ticks),
             "loaded_variants": ",".join(self.variants.controllers),
             "refused_variants": self.variants.describe_refused(),
+            "scan_metadata": self._scan_metadata or "consistent",
         }
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         msg = DiagnosticArray()

@@ -101,6 +101,8 @@ class AgentCore:
         self._odom = np.zeros(2, dtype=np.float32)
         self.instruction: str | None = None
         self._no_instruction = "no instruction yet"
+        self._rejected: dict[str, str] = {}
+        """Per sensor, why its latest message was refused (cleared by its next good one): zero at once."""
         self.judged_on: dict[str, Counter[str]] = {"camera": Counter(), "scan": Counter()}
         """Per sensor, how many ticks judged its age on the header stamp and how many on arrival."""
 
@@ -108,12 +110,21 @@ class AgentCore:
     def on_image(self, rgb: np.ndarray, now: float | None = None, stamp: float | None = None) -> None:
         """A decoded image arriving at ``now`` (default the clock), with its header ``stamp`` (s) if known."""
         self._image = _Stamped(rgb, self._now(now), stamp)
+        self._rejected.pop("camera", None)
 
     def on_scan(
         self, ranges: np.ndarray, geometry: ScanGeometry, now: float | None = None, stamp: float | None = None
     ) -> None:
         """A scan in the robot's frame arriving at ``now``, with its header ``stamp`` (s) if known."""
         self._scan = _Stamped((np.asarray(ranges, dtype=np.float32), geometry), self._now(now), stamp)
+        self._rejected.pop("scan", None)
+
+    def reject(self, sensor: str, reason: str) -> None:
+        """The latest ``sensor`` message (``camera`` or ``scan``) was refused for ``reason``: zero from the next tick
+        until a good one arrives (not only once the last good one has gone stale)."""
+        if sensor not in self.judged_on:
+            raise ValueError(f"unknown sensor {sensor!r}; expected one of {sorted(self.judged_on)}")
+        self._rejected[sensor] = reason
 
     def on_odom(self, linear: float, angular: float) -> None:
         values = np.array([linear, angular], dtype=np.float32)
@@ -192,6 +203,8 @@ class AgentCore:
     def _doubt(self, now: float, stamp_now: float | None) -> str | None:
         if self.instruction is None:
             return self._no_instruction
+        for name, why in self._rejected.items():
+            return f"{name} rejected: {why}"
         for name, stamped, limit in (
             ("camera", self._image, self.timeouts.camera),
             ("scan", self._scan, self.timeouts.scan),

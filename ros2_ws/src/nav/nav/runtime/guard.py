@@ -25,7 +25,8 @@
   footprint cannot matter and are left out.
 * **Turning in place is allowed**, even next to an obstacle: the footprint is a circle around the
   rotation centre, so rotating sweeps no new area, and rotating is how the robot turns away from
-  what blocks it. Only a stale or missing scan stops rotation too.
+  what blocks it. Only a stale or missing scan stops rotation too, and a scan that reads "too close" on
+  nearly every beam (:func:`perception.lidar.covered_scan`): a covered or failed lidar, not a robot boxed in.
 
 Ranges are read as in :mod:`perception.lidar`: NaN is an invalid reading and is ignored; ``-inf``
 is "too close to measure" and counts as an obstacle at 0 m; ``+inf`` is free space; finite readings
@@ -48,7 +49,14 @@ import numpy as np
 import numpy.typing as npt
 
 from configs.robot import from_profile
-from perception.lidar import ScanConventions, nearest_in_sector, rep117_to_ranges, to_robot_centre, wrap_angle
+from perception.lidar import (
+    ScanConventions,
+    covered_scan,
+    nearest_in_sector,
+    rep117_to_ranges,
+    to_robot_centre,
+    wrap_angle,
+)
 
 __all__ = [
     "CollisionGuard",
@@ -130,6 +138,8 @@ class CollisionGuard:
         self._nearest = {1: math.inf, -1: math.inf}
         """Nearest obstacle ahead (1) and behind (-1), from the lidar centre; NaN for a blind sector."""
         self._points = np.zeros((0, 2))
+        self._covered: str | None = None
+        """Why the latest scan looks like a covered or failed lidar (nearly every beam "too close"), or None."""
         """Obstacle points of the latest scan near enough to matter for the sweep (robot frame, m)."""
 
     def on_scan(
@@ -160,6 +170,7 @@ class CollisionGuard:
         near = valid & ~free & (distance <= reach)
         hit = np.maximum(distance[near], min(range_min, self.config.robot_radius))
         self._points = np.stack([hit * np.cos(angles[near]), hit * np.sin(angles[near])], axis=1)
+        self._covered = covered_scan(r)
         self._scan_at = now
 
     def scan_age(self, now: float) -> float:
@@ -176,6 +187,8 @@ class CollisionGuard:
         age = now - self._scan_at
         if age > cfg.scan_timeout:
             return GuardResult(0.0, 0.0, f"scan stale ({age:.2f} s old, timeout {cfg.scan_timeout:g} s)", "stale")
+        if self._covered is not None:  # not boxed in but blind: turning on the spot is no safer than driving
+            return GuardResult(0.0, 0.0, f"stop: {self._covered}", "blind", math.nan)
         if linear == 0.0:
             return GuardResult(linear, angular, "clear", "clear")
         direction = 1 if linear > 0 else -1
