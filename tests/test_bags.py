@@ -511,3 +511,38 @@ def test_bags_without_an_instruction_train_with_the_one_given_and_their_named_re
     )
     (episode,) = load_episodes(shard)
     assert episode.instruction == "go to the blue ball" and len(episode) == pytest.approx(10, abs=1)
+
+
+@pytest.mark.unit
+def test_nav_bag_repair_writes_a_killed_recording_as_a_bag_the_standard_readers_open(tmp_path: Path) -> None:
+    """Issue 18 item 6: the killed MCAP fails the mcap library's reader; its repair opens there and in rosbags."""
+    from mcap.reader import make_reader
+
+    proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(tmp_path / "bag"), "mcap"], timeout=60)
+    assert proc.returncode == -9
+    damaged = next((tmp_path / "bag").glob("*.mcap"))
+    with damaged.open("rb") as f, pytest.raises(Exception):  # noqa: B017, PT011 (whatever the library raises)
+        list(make_reader(f).iter_messages())
+    out = subprocess.run(
+        [sys.executable, "-m", "nav.cli", "bag", "repair", str(tmp_path / "bag"), str(tmp_path / "fixed"), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    assert summary["messages"] == 60 and summary["recovered"]
+    repaired = next((tmp_path / "fixed").glob("*.mcap"))
+    with repaired.open("rb") as f:
+        assert len(list(make_reader(f).iter_messages())) == 60  # Foxglove's own reader
+    from rosbags.highlevel import AnyReader
+
+    with AnyReader([tmp_path / "fixed"], default_typestore=default_typestore()) as reader:
+        assert reader.message_count == 60  # the rosbag2 reader, metadata.yaml and all
+    again = subprocess.run(
+        [sys.executable, "-m", "nav.cli", "bag", "repair", str(tmp_path / "bag"), str(tmp_path / "fixed")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert again.returncode == 1 and "already exists" in again.stderr

@@ -32,6 +32,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rev.add_argument("--report", metavar="DIR", help="write report.md, plots and summary.json here")
     rev.add_argument("--json", action="store_true", help="end with one line of JSON (progress goes to stderr)")
 
+    bag = sub.add_parser("bag", help="bag tools (repair)", description="bag tools")
+    bag_sub = bag.add_subparsers(dest="bag_command", required=True)
+    fix = add_command(
+        bag_sub,
+        "repair",
+        run_repair,
+        "rewrite a killed recording (an MCAP without its footer) as a bag ros2 bag and Foxglove open",
+        label="bag repair",
+    )
+    fix.add_argument("bag", type=Path, help="the damaged rosbag2 folder (left as it is)")
+    fix.add_argument("out", type=Path, help="new folder for the repaired bag")
+    fix.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap", help="storage of the repaired bag")
+    fix.add_argument("--json", action="store_true", help="end with one line of JSON")
+
     rep = add_command(sub, "replay", run_replay, "publish a bag on live topics with its original timing")
     rep.add_argument("bag", type=Path, help="rosbag2 folder (MCAP or sqlite3)")
     rep.add_argument("--rate", type=float, help="speed factor (2: twice as fast)")
@@ -75,3 +89,17 @@ def run_replay(args: argparse.Namespace) -> int:
     except (BagError, ValueError) as exc:
         return fail(args, exc)
     return 0 if count > 0 else 1
+
+
+def run_repair(args: argparse.Namespace) -> int:
+    from nav.bags.reader import BagError
+    from nav.bags.repair import repair_bag
+
+    try:
+        summary = repair_bag(args.bag, args.out, getattr(args, "storage", "mcap"))
+    except (BagError, ValueError) as exc:
+        return fail(args, exc)
+    log_for(args)(f"{summary['messages']} messages into {summary['repaired']} ({'; '.join(summary['notes'])})")
+    if getattr(args, "json", False):
+        print_json(summary)
+    return 0
