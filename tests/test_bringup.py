@@ -222,6 +222,37 @@ def test_bringup_restarts_a_crashed_node_and_ctrl_c_stops_every_node(tmp_path):
 
 
 @pytest.mark.e2e
+def test_a_node_alive_but_stuck_is_killed_and_restarted_and_the_supervisor_says_so(tmp_path):
+    """Issue 18 item 7: a node whose spin loop stops (its heartbeat goes stale) is restarted like a crashed one."""
+    graph = write_graph(
+        tmp_path / "graph.yaml",
+        [
+            {"name": "hung", "executable": "crashy_node", "module": "crashy_node"},
+            {"name": "steady", "executable": "crashy_node", "module": "crashy_node"},
+        ],
+    )
+    out: list[str] = []
+    config = BringupConfig(
+        graph=graph,
+        node_params={"hung": {"mode": "hang", "crash_after": 0.5}, "steady": {"mode": "steady"}},
+        env=NODE_ENV,
+        respawn_delay=0.1,
+        liveness_timeout=1.0,
+    )
+    with GraphProcesses(config, out=out.append) as graph_processes:
+        deadline = time.monotonic() + 30
+        while {s.name: s for s in graph_processes.poll()}["hung"].starts < 2:
+            assert time.monotonic() < deadline, "\n".join(out)
+            time.sleep(0.05)
+        status = {s.name: s for s in graph_processes.status()}
+        assert status["steady"].starts == 1, "a node that keeps beating is left alone"
+        graph_processes.stop()
+    text = "\n".join(out)
+    assert "hung is stuck: no heartbeat for" in text and "killing it to restart it" in text
+    assert "hung was killed by SIGKILL; restarting in" in text
+
+
+@pytest.mark.e2e
 def test_graph_processes_gives_up_on_a_crash_loop_and_kills_a_node_that_ignores_signals(tmp_path):
     graph = write_graph(
         tmp_path / "graph.yaml",

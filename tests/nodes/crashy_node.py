@@ -1,7 +1,8 @@
 """A test-only node for the bringup supervisor: it crashes, runs until stopped, or ignores signals.
 
 Parameters: ``mode`` (``crash``: exit with code 3 after ``crash_after`` s; ``steady``: run until
-SIGINT/SIGTERM, exit 0; ``stubborn``: ignore SIGINT and SIGTERM, only SIGKILL ends it) and
+SIGINT/SIGTERM, exit 0; ``stubborn``: ignore SIGINT and SIGTERM, only SIGKILL ends it; ``hang``: beat its
+heartbeat as ``run_node`` does, then after ``crash_after`` s stop beating, alive but stuck) and
 ``crash_after`` (s). It prints one line ``crashy_node <name> pid <pid> mode <mode> config <path>``.
 """
 
@@ -15,6 +16,8 @@ import time
 import rclpy
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
+
+from nav.graph.liveness import Heartbeat
 
 
 def main() -> int:
@@ -32,10 +35,13 @@ def main() -> int:
             signal.signal(sig, lambda signum, _frame: stop.append(signum))
     print(f"crashy_node {node.get_name()} pid {os.getpid()} mode {mode} config {config}", flush=True)
     start = time.monotonic()
+    heartbeat = Heartbeat.from_env()
     while not stop:
         if mode == "crash" and time.monotonic() - start >= crash_after:
             print("crashy_node: crashing on purpose", flush=True)
             os._exit(3)
+        if heartbeat is not None and not (mode == "hang" and time.monotonic() - start >= crash_after):
+            heartbeat.beat()
         time.sleep(0.02)
     print(f"crashy_node {node.get_name()}: clean exit on signal {stop[0]}", flush=True)
     node.destroy_node()

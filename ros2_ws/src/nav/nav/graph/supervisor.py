@@ -35,6 +35,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -44,6 +45,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from nav.graph.declaration import DEFAULT_GRAPH, Graph, NodeSpec, load_graph
+from nav.graph.liveness import HEARTBEAT_ENV, heartbeat_age
 from nav.graph.paths import resolve_config_path
 from nav.runtime.config import DEFAULT_ROS_CONFIG
 
@@ -83,9 +85,12 @@ class BringupConfig:
     """Seconds a node has to exit after SIGINT before it gets SIGTERM."""
     sigterm_timeout: float = 2.0
     """Seconds after SIGTERM before SIGKILL."""
+    liveness_timeout: float = 5.0
+    """A node whose heartbeat (:mod:`nav.graph.liveness`) is older than this is stuck: killed and restarted
+    (0: not checked)."""
 
     def __post_init__(self) -> None:
-        for name in ("respawn_delay", "respawn_delay_max", "sigint_timeout", "sigterm_timeout"):
+        for name in ("respawn_delay", "respawn_delay_max", "sigint_timeout", "sigterm_timeout", "liveness_timeout"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.max_restarts_per_minute < 0:
@@ -187,6 +192,8 @@ class _Node:
         self.restart_at: float | None = None
         self.returncode: int | None = None
         self.gave_up = False
+        self.heartbeat = Path()
+        """The file the node touches from its spin loop (:mod:`nav.graph.liveness`)."""
 
 
 class GraphProcesses:
@@ -210,6 +217,7 @@ class GraphProcesses:
         self._hurry = threading.Event()
         self._started = False
         self.nodes: dict[str, _Node] = {}
+        self._beats = tempfile.TemporaryDirectory(prefix="nav-heartbeats-")
         self.run_id = uuid.uuid4().hex[:12]
         """This run of the graph: a restarted agent takes back its instruction from the same run only."""
         for spec in self.specs:
@@ -222,6 +230,7 @@ class GraphProcesses:
             if spec.module == "nav.nodes.recorder_node":
                 params.update(record_params)
             self.nodes[spec.name] = _Node(spec, node_command(spec, self.ros_yaml, params, config.python))
+            self.nodes[spec.name].heartbeat = Path(self._beats.name) / f"{spec.name}.heartbeat"
 
     # ------------------------------------------------------------------ output
     def log(self, line: str) -> None:
@@ -270,7 +279,8 @@ class GraphProcesses:
             self._spawn(node)
 
     def _spawn(self, node: _Node) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.config.env}
+        node.heartbeat.unlink(missing_ok=True)  # judged again from its first beat
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.config.env, HEARTBEAT_ENV: str(node.heartbeat)}
         node.proc = subprocess.Popen(
             node.argv,
             stdin=subprocess.DEVNULL,
@@ -298,6 +308,14 @@ class GraphProcesses:
         cfg = self.config
         for node in self.nodes.values():
             name = node.spec.name
+            age = heartbeat_age(node.heartbeat) if cfg.liveness_timeout > 0 and node.proc is not None else None
+            if age is not None and age > cfg.liveness_timeout and node.proc is not None and node.proc.poll() is None:
+                self.log(
+                    f"{name} is stuck: no heartbeat for {age:.1f} s (liveness_timeout {cfg.liveness_timeout:g} s); "
+                    "killing it to restart it"
+                )
+                self._signal(node, signal.SIGKILL)
+                node.proc.wait()
             if node.proc is not None and node.proc.poll() is not None:
                 node.returncode = node.proc.returncode
                 self._join_reader(node)

@@ -31,6 +31,7 @@ from rclpy.qos import (
 from rclpy.signals import SignalHandlerOptions
 
 from configs import ConfigError
+from nav.graph.liveness import Heartbeat
 from nav.runtime.config import DEFAULT_ROS_CONFIG, RosConfig, load_ros_config
 
 __all__ = [
@@ -119,8 +120,11 @@ def run_node(node_factory: Callable[[], Node], args: Sequence[str] | None = None
             return 2
         executor = SingleThreadedExecutor()
         executor.add_node(node)
+        heartbeat = Heartbeat.from_env()  # between callbacks: a stuck one stops it (nav.graph.liveness)
         while not stop.is_set() and rclpy.ok():
             executor.spin_once(timeout_sec=0.05)
+            if heartbeat is not None:
+                heartbeat.beat()
         return 0
     finally:
         for sig, handler in previous.items():
