@@ -665,11 +665,8 @@ class InstructionGrounder:
         the nearest is at least ``min_shape_similarity`` and a known shape wins ``min_shape_share`` of it (the
         nearest cosine); None otherwise. Last, whether a None is for want of knowing (not because ``words`` name
         something else: a chair), so that a modifier may still say the shape ("the cylindrical tub")."""
-        if words in self.shapes:
-            return words, 1.0, False
-        if words in self._shape_words:
-            label = self._shape_labels[self._shape_words.index(words)]
-            return label, 1.0, False
+        if words in self._lexicon.labelled:  # the shape names and the tune half's shape words
+            return self._lexicon.labelled[words], 1.0, False
         adjective = shape_of_adjective(words, self.shapes)
         if adjective is not None:  # "the red cuboid"
             return adjective, 1.0, False

@@ -106,6 +106,8 @@ class ShapeLexicon:
         self.min_share = min_share
         self._wordnet = wordnet
         self._anchors: dict[int, set[str | None]] | None = None
+        self._concrete_senses: dict[int, bool] = {}
+        """Synset offset -> :meth:`_concrete` (a hypernym walk: asked by :meth:`knows`, then by :meth:`read`)."""
 
     @property
     def wordnet(self) -> WordNet:
@@ -157,8 +159,11 @@ class ShapeLexicon:
 
     def _concrete(self, sense: Synset) -> bool:
         """A sense that names a lifeless thing or a figure: what a robot could be sent to."""
-        above = {a.offset for a, _ in self.wordnet.ancestors(sense)}
-        return bool(above & {OBJECT, SHAPE}) and LIVING_THING not in above
+        known = self._concrete_senses.get(sense.offset)
+        if known is None:
+            above = {a.offset for a, _ in self.wordnet.ancestors(sense)}
+            known = self._concrete_senses[sense.offset] = bool(above & {OBJECT, SHAPE}) and LIVING_THING not in above
+        return known
 
     def _anchor_senses(self) -> dict[int, set[str | None]]:
         """Offsets of the labelled words' concrete senses, with their labels."""

@@ -191,21 +191,10 @@ class WordNet:
         return found
 
     def _find(self, offset: int) -> str:
-        key = b"%08d " % offset
-        lo, hi = 0, self._size
-        while lo < hi:  # the line that starts with key begins in [lo, hi)
-            mid = (lo + hi) // 2
-            self._data.seek(mid)
-            if mid:
-                self._data.readline()  # to the start of the next line
-            line = self._data.readline()
-            if line.startswith(key):
-                return line.decode("utf-8")
-            if not line or (not line.startswith(b" ") and line[:9] > key):
-                hi = mid
-            else:
-                lo = mid + 1
-        raise KeyError(f"WordNet has no noun synset at offset {offset}")
+        lines = self._lines_from(self._data, self._size, b"%08d " % offset)  # data.noun is sorted by offset
+        if not lines:
+            raise KeyError(f"WordNet has no noun synset at offset {offset}")
+        return lines[0].decode("utf-8")
 
 
 def _parse(line: str) -> Synset:

@@ -182,9 +182,11 @@ class NodeStatus:
 
 
 class _Node:
-    def __init__(self, spec: NodeSpec, argv: list[str]) -> None:
+    def __init__(self, spec: NodeSpec, argv: list[str], heartbeat: Path) -> None:
         self.spec = spec
         self.argv = argv
+        self.heartbeat = heartbeat
+        """The file the node touches from its spin loop (:mod:`nav.graph.liveness`)."""
         self.proc: subprocess.Popen[str] | None = None
         self.reader: threading.Thread | None = None
         self.starts = 0
@@ -192,8 +194,6 @@ class _Node:
         self.restart_at: float | None = None
         self.returncode: int | None = None
         self.gave_up = False
-        self.heartbeat = Path()
-        """The file the node touches from its spin loop (:mod:`nav.graph.liveness`)."""
 
 
 class GraphProcesses:
@@ -229,8 +229,8 @@ class GraphProcesses:
             params.update(config.node_params.get(spec.name, {}))
             if spec.module == "nav.nodes.recorder_node":
                 params.update(record_params)
-            self.nodes[spec.name] = _Node(spec, node_command(spec, self.ros_yaml, params, config.python))
-            self.nodes[spec.name].heartbeat = Path(self._beats.name) / f"{spec.name}.heartbeat"
+            argv = node_command(spec, self.ros_yaml, params, config.python)
+            self.nodes[spec.name] = _Node(spec, argv, Path(self._beats.name) / f"{spec.name}.heartbeat")
 
     # ------------------------------------------------------------------ output
     def log(self, line: str) -> None:
@@ -308,14 +308,15 @@ class GraphProcesses:
         cfg = self.config
         for node in self.nodes.values():
             name = node.spec.name
-            age = heartbeat_age(node.heartbeat) if cfg.liveness_timeout > 0 and node.proc is not None else None
-            if age is not None and age > cfg.liveness_timeout and node.proc is not None and node.proc.poll() is None:
-                self.log(
-                    f"{name} is stuck: no heartbeat for {age:.1f} s (liveness_timeout {cfg.liveness_timeout:g} s); "
-                    "killing it to restart it"
-                )
-                self._signal(node, signal.SIGKILL)
-                node.proc.wait()
+            if cfg.liveness_timeout > 0 and node.proc is not None and node.proc.poll() is None:
+                age = heartbeat_age(node.heartbeat)  # None before its first beat: loading is not hanging
+                if age is not None and age > cfg.liveness_timeout:
+                    self.log(
+                        f"{name} is stuck: no heartbeat for {age:.1f} s (liveness_timeout {cfg.liveness_timeout:g} s); "
+                        "killing it to restart it"
+                    )
+                    self._signal(node, signal.SIGKILL)
+                    node.proc.wait()
             if node.proc is not None and node.proc.poll() is not None:
                 node.returncode = node.proc.returncode
                 self._join_reader(node)
