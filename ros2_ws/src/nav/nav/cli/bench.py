@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nav.cli.common import add_command, fail, log_for, options, print_json
+from nav.cli.common import add_command, add_group, fail, log_for, options, print_json
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    bench = sub.add_parser("bench", help="benchmarks")
-    targets = bench.add_subparsers(dest="target", required=True)
+    targets = add_group(sub, "bench", "benchmarks")
     bsim = add_command(targets, "sim", run_sim, "env steps/s against the bare PyBullet floor", "bench sim")
     bsim.add_argument("--steps", type=int, help="env steps per timed round")
     bsim.add_argument("--rounds", type=int, help="timed rounds (the median is reported)")

@@ -34,6 +34,13 @@ def add_command(
     return parser
 
 
+def add_group(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help: str
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """A command with subcommands of its own (``nav bench sim``): add them with :func:`add_command`."""
+    return sub.add_parser(name, help=help).add_subparsers(dest="target", required=True)
+
+
 def options(args: argparse.Namespace, *names: str, **renamed: str) -> dict[str, Any]:
     """``{field: value}`` for each option that was given: ``names`` keep their name, ``renamed`` maps
     field -> option. Lists become tuples (the configs are frozen dataclasses)."""

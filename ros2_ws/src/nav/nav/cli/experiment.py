@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nav.cli.common import add_command, log_for, print_json
+from nav.cli.common import add_command, add_group, log_for, print_json
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    experiment = sub.add_parser("experiment", help="experiments")
-    targets = experiment.add_subparsers(dest="target", required=True)
+    targets = add_group(sub, "experiment", "experiments")
     adapt = add_command(
         targets,
         "adapt",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nav.cli.common import add_command, fail, log_for, options, print_json
+from nav.cli.common import add_command, add_group, fail, log_for, options, print_json
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,8 +32,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rev.add_argument("--report", metavar="DIR", help="write report.md, plots and summary.json here")
     rev.add_argument("--json", action="store_true", help="end with one line of JSON (progress goes to stderr)")
 
-    bag = sub.add_parser("bag", help="bag tools (repair)", description="bag tools")
-    bag_sub = bag.add_subparsers(dest="bag_command", required=True)
+    bag_sub = add_group(sub, "bag", "bag tools (repair)")
     fix = add_command(
         bag_sub,
         "repair",
