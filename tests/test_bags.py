@@ -546,3 +546,28 @@ def test_nav_bag_repair_writes_a_killed_recording_as_a_bag_the_standard_readers_
         timeout=60,
     )
     assert again.returncode == 1 and "already exists" in again.stderr
+
+
+class _Publisher:
+    """A publisher whose subscriptions match one per poll, as DDS discovery brings them in."""
+
+    def __init__(self, final: int) -> None:
+        self.final, self.polls = final, 0
+
+    def get_subscription_count(self) -> int:
+        self.polls += 1
+        return min(self.polls - 1, self.final)
+
+
+@pytest.mark.unit
+def test_replay_starts_once_every_topic_has_its_subscribers_or_says_it_starts_without_them():
+    from nav.bags.replay import ReplayConfig, wait_for_subscribers
+
+    publishers = {"/scan": _Publisher(2), "/odom": _Publisher(3)}
+    wait_for_subscribers(publishers, ReplayConfig(Path("bag"), wait_for=2, discovery_s=5.0), log=pytest.fail)
+    assert publishers["/scan"].polls == 3  # 0, 1, then 2 subscribers
+    lines: list[str] = []
+    wait_for_subscribers({"/scan": _Publisher(1)}, ReplayConfig(Path("bag"), wait_for=2, discovery_s=0.2), lines.append)
+    assert lines == ["replay: starting without 2 subscribers after 0.2 s (/scan 1)"]
+    with pytest.raises(ValueError, match="--wait-for"):
+        ReplayConfig(Path("bag"), wait_for=-1)

@@ -217,6 +217,7 @@ def test_replayed_scans_drive_the_agent_when_clear_and_stop_it_with_a_reason_whe
             time.sleep(0.05)
         ready = time.monotonic()
         cmd = [sys.executable, "-m", "nav.cli", "replay", str(TURTLEBOT3), "--rate", str(RATE), "--topics", "/scan"]
+        cmd += ["--wait-for", "2", "--discovery-timeout", "20"]  # the agent's and our own subscription matched
         with replay_log.open("wb") as sink:
             replay = subprocess.run(
                 cmd, env=ros_env(DOMAIN), stdout=sink, stderr=subprocess.STDOUT, timeout=play_s + 30.0

@@ -11,10 +11,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from nav.bags.reader import BagError, BagReader
 
-__all__ = ["ReplayConfig", "parse_remap", "run_replay"]
+__all__ = ["ReplayConfig", "parse_remap", "run_replay", "wait_for_subscribers"]
 
 
 @dataclass(frozen=True)
@@ -26,12 +27,20 @@ class ReplayConfig:
     """``FROM:=TO`` topic renames."""
     topics: tuple[str, ...] = ()
     """Only these recorded topics (empty: all)."""
+    wait_for: int = 1
+    """Start once every published topic has this many subscribers (or after ``discovery_s``)."""
+    discovery_s: float = 3.0
+    """The longest wait for ``wait_for`` subscribers; playback then starts anyway, saying so."""
 
     def __post_init__(self) -> None:
         if not self.rate > 0:
             raise ValueError(f"--rate must be > 0, got {self.rate}")
         for item in self.remap:
             parse_remap(item)
+        if self.wait_for < 0:
+            raise ValueError(f"--wait-for must be >= 0 subscribers, got {self.wait_for}")
+        if not self.discovery_s >= 0:
+            raise ValueError(f"--discovery-timeout must be >= 0 s, got {self.discovery_s}")
 
 
 def parse_remap(item: str) -> tuple[str, str]:
@@ -39,6 +48,22 @@ def parse_remap(item: str) -> tuple[str, str]:
     if not sep or not source.startswith("/") or not target.startswith("/"):
         raise ValueError(f"remap {item!r} must look like /from:=/to")
     return source, target
+
+
+def wait_for_subscribers(publishers: dict[str, Any], config: ReplayConfig, log: Callable[[str], None]) -> None:
+    """Discovery is asynchronous: messages published before a subscriber matched never reach it."""
+    deadline = time.monotonic() + config.discovery_s
+    while True:
+        counts = {topic: p.get_subscription_count() for topic, p in publishers.items()}
+        if all(n >= config.wait_for for n in counts.values()):
+            if config.wait_for:
+                time.sleep(0.2)  # matched on our side; the subscriber's side completes a moment later
+            return
+        if time.monotonic() >= deadline:
+            short = ", ".join(f"{t} {n}" for t, n in counts.items() if n < config.wait_for)
+            log(f"replay: starting without {config.wait_for} subscribers after {config.discovery_s:g} s ({short})")
+            return
+        time.sleep(0.05)
 
 
 def run_replay(config: ReplayConfig, log: Callable[[str], None] = print, domain_id: int | None = None) -> int:
@@ -78,10 +103,7 @@ def run_replay(config: ReplayConfig, log: Callable[[str], None] = print, domain_
                 f"replay: {info.path}, {info.duration_s:.1f} s at {config.rate:g}x, "
                 f"{', '.join(f'{t} -> {remap[t]}' if t in remap else t for t in publishers)}"
             )
-            discovery = time.monotonic() + 3.0  # give live subscribers a moment to match the publishers
-            while time.monotonic() < discovery and not any(p.get_subscription_count() for p in publishers.values()):
-                time.sleep(0.05)
-            time.sleep(0.2)
+            wait_for_subscribers(publishers, config, log)
             count, start, t0 = 0, time.monotonic(), None
             for topic, _, t_ns, raw in bag.raw_messages(set(publishers)):
                 t0 = t_ns if t0 is None else t0

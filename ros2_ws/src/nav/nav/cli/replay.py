@@ -50,6 +50,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rep.add_argument("--rate", type=float, help="speed factor (2: twice as fast)")
     rep.add_argument("--remap", action="append", metavar="FROM:=TO", help="publish topic FROM as TO")
     rep.add_argument("--topics", nargs="+", help="publish only these topics")
+    rep.add_argument(
+        "--wait-for", type=int, metavar="N", help="start once each topic has N subscribers (default 1; 0: at once)"
+    )
+    rep.add_argument(
+        "--discovery-timeout", type=float, dest="discovery_s", metavar="S", help="wait at most S s for them (default 3)"
+    )
 
 
 def run_replay_eval(args: argparse.Namespace) -> int:
@@ -84,7 +90,10 @@ def run_replay(args: argparse.Namespace) -> int:
     from nav.bags.replay import ReplayConfig, run_replay
 
     try:
-        count = run_replay(ReplayConfig(**options(args, "bag", "rate", "remap", "topics")), log=log_for(args))
+        count = run_replay(
+            ReplayConfig(**options(args, "bag", "rate", "remap", "topics", "wait_for", "discovery_s")),
+            log=log_for(args),
+        )
     except (BagError, ValueError) as exc:
         return fail(args, exc)
     return 0 if count > 0 else 1
