@@ -41,6 +41,8 @@ def generate_launch_description() -> LaunchDescription:
             params["instruction"] = ParameterValue(LaunchConfiguration("instruction"), value_type=str)
         if spec.module == "nav.nodes.agent_node":  # a respawned agent takes back this run's instruction
             params["run_id"] = run_id
+        if spec.sim_time:  # its ROS clock follows /clock when the simulator runs (NodeSpec.uses_sim_time)
+            params["use_sim_time"] = ParameterValue(sim, value_type=bool)
         actions.append(
             Node(
                 package="nav",

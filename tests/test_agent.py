@@ -67,8 +67,10 @@ def test_fresh_inputs_drive_within_the_limits(core):
     assert "inference_ms" in result.timings_ms
 
 
-def test_a_sane_header_stamp_judges_the_age_so_a_late_but_fresh_scan_drives(core):
-    # Gazebo slower than real time: the scan arrived 0.7 s ago on the wall clock, yet it is 0.2 s old in sim time.
+def test_in_replay_a_sane_header_stamp_judges_the_age_so_a_late_but_fresh_scan_drives(core):
+    # Gazebo slower than real time: the scan arrived 0.7 s ago on the bag's log clock, yet it is 0.2 s old in
+    # sim time. Replay evaluation judges on the stamps alone, as the recorded robot's clock ran.
+    core.arrival_too = False
     core.on_instruction("go to the red cube")
     core.on_image(IMAGE, 0.7)
     core.on_scan(SCAN, GEOMETRY, now=0.0, stamp=100.0)
@@ -84,7 +86,38 @@ def test_a_scan_stamped_long_ago_is_stale_though_it_just_arrived(core):
     core.on_scan(SCAN, GEOMETRY, now=0.0, stamp=95.0)
     result = core.tick(0.05, stamp_now=100.0)
     assert (result.linear, result.angular) == (0.0, 0.0)
-    assert result.reason == "scan stale (5.00 s old by header stamp > 0.50 s)"
+    assert result.reason == (
+        "scan stale (5.00 s old by header stamp > 0.50 s; it arrived 0.05 s ago: "
+        "is the sensor's clock behind this computer's?)"
+    )
+
+
+def test_on_a_robot_a_scan_must_be_fresh_by_arrival_too_when_the_stamp_clock_stops(core):
+    # A simulator that died: its /clock stopped at 100.0 with its last scan, which reads as 0 s old by its stamp.
+    core.on_instruction("go to the red cube")
+    core.on_scan(SCAN, GEOMETRY, now=0.0, stamp=100.0)
+    core.on_image(IMAGE, 0.55)
+    assert core.tick(0.1, stamp_now=100.0).ok
+    assert core.tick(0.6, stamp_now=100.0).reason == "scan stale (0.60 s old by arrival > 0.50 s)"
+
+
+def test_a_message_stamped_before_the_one_before_it_is_refused_until_stamps_go_forward(core):
+    core.on_instruction("go to the red cube")
+    core.on_image(IMAGE, 0.0, stamp=100.0)
+    assert core.on_scan(SCAN, GEOMETRY, now=0.0, stamp=100.0) is None
+    assert core.tick(0.05, stamp_now=100.05).ok
+    why = core.on_scan(SCAN, GEOMETRY, now=0.1, stamp=99.0)
+    assert why == "header stamp went back 1.000 s (older than the message before it)"
+    result = core.tick(0.15, stamp_now=100.15)
+    assert (result.linear, result.angular) == (0.0, 0.0) and result.reason == f"scan rejected: {why}"
+    # The next one is later than the refused one (a driver whose clock was reset): taken, and judged by its age.
+    assert core.on_scan(SCAN, GEOMETRY, now=0.2, stamp=100.2) is None
+    assert core.tick(0.25, stamp_now=100.25).ok
+    # Equal stamps (a driver that repeats its last scan) and unstamped messages are not refused.
+    assert core.on_scan(SCAN, GEOMETRY, now=0.3, stamp=100.2) is None
+    assert core.on_scan(SCAN, GEOMETRY, now=0.3, stamp=0.0) is None
+    assert core.on_image(IMAGE, 0.3, stamp=99.5) is not None
+    assert core.tick(0.35, stamp_now=100.35).reason.startswith("camera rejected: header stamp went back 0.500 s")
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -128,18 +129,23 @@ class Robot(SpinningNode):
         self.camera = True
         self.scan = True
         self.instruction: str | None = INSTRUCTION
+        self.stamping: Callable[[], float] | None = None
+        """The header stamp (s, system clock) of the next camera and scan messages; None: unstamped (zero)."""
         self._image, self._scan = camera_image(), laser_scan()
         self.node.create_timer(1.0 / INPUT_HZ, self._publish_inputs)
         self.start()
 
     def fresh(self) -> None:
-        self.camera, self.scan, self.instruction = True, True, INSTRUCTION
+        self.camera, self.scan, self.instruction, self.stamping = True, True, INSTRUCTION, None
 
     def connected(self) -> bool:
         publishers = (self.camera_pub, self.scan_pub, self.instruction_pub, self.variant_pub)
         return all(p.get_subscription_count() > 0 for p in publishers)
 
     def _publish_inputs(self) -> None:
+        stamp = 0.0 if self.stamping is None else self.stamping()
+        for msg in (self._image, self._scan):
+            msg.header.stamp.sec, msg.header.stamp.nanosec = int(stamp), int(round((stamp % 1.0) * 1e9)) % 10**9
         if self.camera:
             self.camera_pub.publish(self._image)
         if self.scan:
@@ -376,6 +382,40 @@ def test_a_stale_sensor_gives_exactly_zero_then_driving_resumes(
     t1 = time.monotonic()
     assert driving.wait_diag(is_driving, since=t1), f"not driving again after the {sensor} came back"
     assert driving.wait_output(lambda lin, ang: not is_zero(lin, ang), since=t1, timeout=1.0)
+
+
+def test_sensors_stamped_seconds_ago_or_going_backwards_give_zero_then_driving_resumes(
+    driving: Robot, agent: tuple[subprocess.Popen[bytes], Path]
+) -> None:
+    """Issue 18 item 4: a stamp is the time the data was taken; the agent's ROS clock is the system clock here."""
+    driving.stamping = time.time
+    t0 = time.monotonic()
+    assert driving.wait_diag(is_driving, since=t0 + 0.5), "correctly stamped messages must drive"
+
+    driving.stamping = lambda: time.time() - 5.0  # stamped 5 s in the past, though they arrive at once
+    t1 = time.monotonic()
+    stopped = driving.wait_output(is_zero, since=t1, timeout=1.0)
+    assert stopped is not None and stopped - t1 <= 2 / INPUT_HZ + 2 * PERIOD, "no zero for messages stamped 5 s ago"
+    diag = driving.wait_diag(lambda d: d.message != "driving", since=stopped)
+    assert diag is not None and re.match(r"(camera|scan) stale \(5\.\d\d s old by header stamp", diag.message), diag
+    assert "is the sensor's clock behind this computer's?" in diag.message
+
+    driving.stamping = time.time
+    assert driving.wait_diag(is_driving, since=time.monotonic()), "not driving again with fresh stamps"
+
+    base, count = time.time(), iter(range(10**6))
+    driving.stamping = lambda: base - 0.2 * next(count)  # each message stamped 0.2 s before the one before it
+    t2 = time.monotonic()
+    stopped = driving.wait_output(is_zero, since=t2, timeout=1.0)
+    assert stopped is not None and stopped - t2 <= 2 / INPUT_HZ + 2 * PERIOD, "no zero for stamps going backwards"
+    diag = driving.wait_diag(lambda d: d.message != "driving", since=stopped)
+    assert diag is not None and "rejected: header stamp went back 0.200 s" in diag.message, diag
+    held = driving.since(stopped)
+    assert len(held) >= 5 and all(is_zero(lin, ang) for _, lin, ang in held)
+    assert "message refused: header stamp went back" in log_text(agent[1])
+
+    driving.stamping = time.time
+    assert driving.wait_diag(is_driving, since=time.monotonic()), "not driving again once stamps go forward"
 
 
 def test_an_empty_instruction_is_rejected_with_zero_until_a_valid_one(

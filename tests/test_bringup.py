@@ -107,6 +107,16 @@ def test_node_command_passes_name_config_params_and_remappings():
     ]
 
 
+@pytest.mark.unit
+@pytest.mark.parametrize("sim", [True, False])
+def test_with_the_simulator_the_agent_runs_on_its_clock_and_on_a_robot_on_the_system_clock(sim: bool):
+    graph = GraphProcesses(BringupConfig(sim=sim, liveness_timeout=0.0))
+    agent = graph.nodes["agent"].argv
+    assert ("use_sim_time:=true" in agent) is sim
+    others = [" ".join(n.argv) for name, n in graph.nodes.items() if name != "agent"]
+    assert not any("use_sim_time" in argv for argv in others), "only the nodes whose spec says sim_time"
+
+
 @pytest.mark.dds
 @pytest.mark.parametrize("value", ["go to the red cube", "it's 3", "3", "true", "x: y", 3, -1, 2.5, True, False])
 def test_rcl_reads_formatted_params_back_unchanged(value):

@@ -170,7 +170,7 @@ def run_variant(
     stamp clock's reading, so their age is judged on the stamp."""
     from perception.errors import PerceptionError
 
-    core = AgentCore(controllers, name, timeouts)
+    core = AgentCore(controllers, name, timeouts, arrival_too=False)  # as the recorded robot's clock ran
     ticks = _tick_times(events, config.align, 1.0 / control_hz)
     commands = np.zeros((len(ticks), 2))
     references = np.full((len(ticks), 2), np.nan)

@@ -21,6 +21,9 @@ class NodeSpec:
     when: Literal["always", "sim", "robot"] = "always"
     respawn: bool = True
     remappings: tuple[tuple[str, str], ...] = ()
+    sim_time: bool = False
+    """With the simulator, this node's ROS clock follows ``/clock`` (``use_sim_time``): it judges header stamps
+    against simulated time, which falls behind the wall clock when the simulator runs slow."""
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
@@ -28,6 +31,10 @@ class NodeSpec:
 
     def runs(self, sim: bool) -> bool:
         return self.when == "always" or (self.when == "sim") == sim
+
+    def uses_sim_time(self, sim: bool) -> bool:
+        """Whether this node gets ``use_sim_time:=true`` in a graph run with (``sim``) or without the simulator."""
+        return sim and self.sim_time
 
 
 @dataclass(frozen=True)

@@ -224,6 +224,8 @@ class GraphProcesses:
             params: dict[str, ParamValue] = {}
             if spec.module == "nav.nodes.agent_node":
                 params["run_id"] = self.run_id
+            if spec.uses_sim_time(config.sim):
+                params["use_sim_time"] = True
             if spec.module == "nav.nodes.sim_node" and config.instruction is not None:
                 params["instruction"] = config.instruction
             params.update(config.node_params.get(spec.name, {}))

@@ -9,6 +9,10 @@ A thin rclpy wrapper over :class:`nav.runtime.agent.AgentCore` (the decisions li
   ``topics.points`` (PointCloud2, turned into the same 2D scan), ``topics.odom`` (Odometry),
   ``topics.instruction`` (String, taken at once) and ``topics.variant`` (String: the model variant
   to run, from the resource monitor or a human). Sensors use best-effort, keep-last-1 QoS.
+* An input's age is judged on its arrival and, with ``agent.use_header_stamps``, on its header stamp
+  against the ROS clock (``/clock`` with ``use_sim_time``, which ``nav bringup --sim`` sets): a scan
+  stamped 5 s ago is stale though it just arrived, and one stamped before the scan before it is
+  refused (:mod:`nav.runtime.stamps`). The ticks run on the steady clock, whatever the ROS clock does.
 * Publishes geometry_msgs/Twist on ``topics.cmd_nav`` every tick; zero, with a log line saying
   why, whenever an input is missing or stale, the instruction is unusable or the model fails.
 * Publishes diagnostic_msgs/DiagnosticArray on ``topics.diagnostics``: state, variant, the reason
@@ -32,6 +36,7 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image, LaserScan, PointCloud2
 from std_msgs.msg import String
@@ -131,8 +136,11 @@ class AgentNode(Node):
         self._misses = 0
         self._ticks = 0
         self._last_tick: TickResult | None = None
-        self.create_timer(self.period, self._tick)
-        self.create_timer(1.0, self._publish_diagnostics)
+        # The wall clock paces the ticks, whatever the ROS clock does: a simulator's /clock stands still while
+        # its world waits for the first command, and stops when it dies; the agent must tick on (zero, and why).
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.create_timer(self.period, self._tick, clock=steady)
+        self.create_timer(1.0, self._publish_diagnostics, clock=steady)
 
     # ------------------------------------------------------------------ inputs (edge conversions)
     def _on_image(self, msg: Image) -> None:
@@ -153,7 +161,7 @@ class AgentNode(Node):
             self.get_logger().error(f"camera message rejected: {problem}", throttle_duration_sec=2.0)
             self.core.reject("camera", problem)
             return
-        self.core.on_image(rgb)
+        self._refused("camera", self.core.on_image(rgb, stamp=self._stamp(msg)))
 
     def _on_scan(self, msg: LaserScan) -> None:
         if self.core is None:
@@ -170,7 +178,7 @@ class AgentNode(Node):
             self.core.reject("scan", problem)
             return
         geometry = ScanGeometry.of_message(scan.angle_min, scan.angle_increment, scan.range_min, scan.range_max)
-        self.core.on_scan(scan.ranges, geometry)
+        self._refused("scan", self.core.on_scan(scan.ranges, geometry, stamp=self._stamp(msg)))
 
     def _on_points(self, msg: PointCloud2) -> None:
         if self.core is None:
@@ -182,7 +190,27 @@ class AgentNode(Node):
         except PerceptionError as exc:
             self.get_logger().error(f"point cloud rejected: {exc}", throttle_duration_sec=2.0)
             return
-        self.core.on_scan(ranges, ScanGeometry.of_cloud(self._cloud_config))
+        self._refused(
+            "point cloud", self.core.on_scan(ranges, ScanGeometry.of_cloud(self._cloud_config), stamp=self._stamp(msg))
+        )
+
+    def _stamp(self, msg) -> float | None:  # type: ignore[no-untyped-def]
+        """The message's header stamp (s), when stamps are judged (``agent.use_header_stamps``)."""
+        if not self.config.agent.use_header_stamps:
+            return None
+        return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+
+    def _stamp_now(self) -> float | None:
+        """The present on the clock the stamps use: the ROS clock (``/clock`` under ``use_sim_time``; None before
+        its first reading)."""
+        if not self.config.agent.use_header_stamps:
+            return None
+        now = self.get_clock().now().nanoseconds * 1e-9
+        return now if now > 0.0 else None
+
+    def _refused(self, what: str, why: str | None) -> None:
+        if why is not None:
+            self.get_logger().error(f"{what} message refused: {why}", throttle_duration_sec=2.0)
 
     def _on_odom(self, msg: Odometry) -> None:
         if self.core is not None:
@@ -224,7 +252,10 @@ class AgentNode(Node):
     # ------------------------------------------------------------------ control tick
     def _tick(self) -> None:
         t0 = time.perf_counter()
-        result = TickResult(0.0, 0.0, "none", self._startup_error) if self.core is None else self.core.tick()
+        if self.core is None:
+            result = TickResult(0.0, 0.0, "none", self._startup_error)
+        else:
+            result = self.core.tick(stamp_now=self._stamp_now())
         self._cmd.publish(twist(result.linear, result.angular))
         elapsed_ms = (time.perf_counter() - t0) * 1000.0
         self._tick_ms.append(elapsed_ms)

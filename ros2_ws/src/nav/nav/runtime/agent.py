@@ -14,7 +14,10 @@ than real time delivers scans late on the wall clock, yet they are fresh in the 
 A stamp is not sane (:func:`nav.runtime.stamps.stamp_age`) when it is zero (drivers that do not
 stamp), too far ahead of the clock, or so far from it that it is on another clock (a sensor's boot
 time, sim time against wall time); such an input is judged on arrival. Each tick's basis is counted
-per sensor (:attr:`AgentCore.judged_on`).
+per sensor (:attr:`AgentCore.judged_on`). On a robot (``arrival_too``, the default) an input must be fresh
+by its arrival as well: a sensor gone silent is stale even when the stamp clock stopped with it. Replay
+evaluation judges on the stamps alone, as the recorded robot's clock ran. A message whose sane stamp is
+earlier than the one before it on the same topic is refused (zero until the next good one).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from nav.runtime.stamps import input_age
+from nav.runtime.stamps import HEADER_STAMP, input_age, stamp_went_back
 from perception.errors import PerceptionError
 from perception.language import normalise_instruction
 from policy.controller import PolicyController
@@ -72,9 +75,9 @@ class _Stamped:
     stamp: float | None = None
     """Header stamp (s), when the message had one."""
 
-    def age(self, now: float, stamp_now: float | None) -> tuple[float, str]:
-        """Age and its basis: the header stamp when sane, else arrival."""
-        return input_age(self.t, self.stamp, now, stamp_now)
+    def age(self, now: float, stamp_now: float | None, arrival_too: bool) -> tuple[float, str]:
+        """Age and its basis: the header stamp when sane, else arrival (:func:`nav.runtime.stamps.input_age`)."""
+        return input_age(self.t, self.stamp, now, stamp_now, arrival_too)
 
 
 class AgentCore:
@@ -86,6 +89,7 @@ class AgentCore:
         variant: str,
         timeouts: Timeouts,
         clock: Callable[[], float] = time.monotonic,
+        arrival_too: bool = True,
     ) -> None:
         if not controllers:
             raise ValueError("the agent needs at least one loaded model variant")
@@ -95,6 +99,8 @@ class AgentCore:
         self.variant = variant
         self.timeouts = timeouts
         self.clock = clock
+        self.arrival_too = arrival_too
+        """Judge a stamped input on its arrival too (a robot); False: on the stamp alone (replay evaluation)."""
         self._pending_variant: str | None = None
         self._image: _Stamped | None = None
         self._scan: _Stamped | None = None
@@ -105,19 +111,37 @@ class AgentCore:
         """Per sensor, why its latest message was refused (cleared by its next good one): zero at once."""
         self.judged_on: dict[str, Counter[str]] = {"camera": Counter(), "scan": Counter()}
         """Per sensor, how many ticks judged its age on the header stamp and how many on arrival."""
+        self._last_stamp: dict[str, float | None] = {}
+        """Per sensor, the header stamp of its latest message (refused or not)."""
 
     # ------------------------------------------------------------------ inputs
-    def on_image(self, rgb: np.ndarray, now: float | None = None, stamp: float | None = None) -> None:
-        """A decoded image arriving at ``now`` (default the clock), with its header ``stamp`` (s) if known."""
-        self._image = _Stamped(rgb, self._now(now), stamp)
-        self._rejected.pop("camera", None)
+    def on_image(self, rgb: np.ndarray, now: float | None = None, stamp: float | None = None) -> str | None:
+        """A decoded image arriving at ``now`` (default the clock), with its header ``stamp`` (s) if known.
+        Returns why it was refused (its stamp went back), or None."""
+        refused = self._stamp_went_back("camera", stamp)
+        if refused is None:
+            self._image = _Stamped(rgb, self._now(now), stamp)
+        return refused
 
     def on_scan(
         self, ranges: np.ndarray, geometry: ScanGeometry, now: float | None = None, stamp: float | None = None
-    ) -> None:
-        """A scan in the robot's frame arriving at ``now``, with its header ``stamp`` (s) if known."""
-        self._scan = _Stamped((np.asarray(ranges, dtype=np.float32), geometry), self._now(now), stamp)
-        self._rejected.pop("scan", None)
+    ) -> str | None:
+        """A scan in the robot's frame arriving at ``now``, with its header ``stamp`` (s) if known.
+        Returns why it was refused (its stamp went back), or None."""
+        refused = self._stamp_went_back("scan", stamp)
+        if refused is None:
+            self._scan = _Stamped((np.asarray(ranges, dtype=np.float32), geometry), self._now(now), stamp)
+        return refused
+
+    def _stamp_went_back(self, sensor: str, stamp: float | None) -> str | None:
+        """Refuse (as :meth:`reject`) a message stamped before the one before it; clear a refusal otherwise."""
+        refused = stamp_went_back(self._last_stamp.get(sensor), stamp)
+        self._last_stamp[sensor] = stamp
+        if refused is None:
+            self._rejected.pop(sensor, None)
+        else:
+            self.reject(sensor, refused)
+        return refused
 
     def reject(self, sensor: str, reason: str) -> None:
         """The latest ``sensor`` message (``camera`` or ``scan``) was refused for ``reason``: zero from the next tick
@@ -211,10 +235,13 @@ class AgentCore:
         ):
             if stamped is None:
                 return f"no {name} message yet"
-            age, basis = stamped.age(now, stamp_now)
+            age, basis = stamped.age(now, stamp_now, self.arrival_too)
             self.judged_on[name][basis] += 1
             if age > limit:
-                return f"{name} stale ({age:.2f} s old by {basis} > {limit:.2f} s)"
+                hint = ""
+                if basis == HEADER_STAMP and now - stamped.t <= limit:
+                    hint = f"; it arrived {now - stamped.t:.2f} s ago: is the sensor's clock behind this computer's?"
+                return f"{name} stale ({age:.2f} s old by {basis} > {limit:.2f} s{hint})"
         return None
 
     def _now(self, now: float | None) -> float:

@@ -74,6 +74,9 @@ class AgentConfig:
     cloud_timeout: float = from_profile("lidar3d.max_age_s")
     """s: an older cloud, where it stands in for the scan, is stale (robot.yaml ``lidar3d.max_age_s``)."""
     use_point_cloud: bool = False
+    use_header_stamps: bool = True
+    """Judge an input's age on its header stamp (against the ROS clock: ``/clock`` under ``use_sim_time``) as
+    well as on its arrival. False: on arrival only, for sensors whose clock is not synchronised with this one."""
     torch_threads: int = 1
     """Intra-op threads for the policy and the sentence encoder. The models are small and the CPU is
     shared with the other nodes: with torch's default (one per core) a small-variant tick on a busy

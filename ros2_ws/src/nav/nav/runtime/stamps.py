@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["ARRIVAL", "HEADER_STAMP", "STAMP_FUTURE_TOLERANCE_S", "STAMP_OTHER_CLOCK_S", "input_age", "stamp_age"]
+__all__ = [
+    "ARRIVAL",
+    "HEADER_STAMP",
+    "STAMP_FUTURE_TOLERANCE_S",
+    "STAMP_OTHER_CLOCK_S",
+    "input_age",
+    "stamp_age",
+    "stamp_went_back",
+]
 
 STAMP_FUTURE_TOLERANCE_S = 0.5
 """A header stamp further ahead of the clock than this is not believed (a clock that is off)."""
@@ -29,8 +37,24 @@ def stamp_age(stamp: float | None, stamp_now: float | None) -> float | None:
     return max(age, 0.0)
 
 
-def input_age(arrived: float, stamp: float | None, now: float, stamp_now: float | None) -> tuple[float, str]:
+def input_age(
+    arrived: float, stamp: float | None, now: float, stamp_now: float | None, arrival_too: bool = False
+) -> tuple[float, str]:
     """How old an input that ``arrived`` at (the caller's clock) with header ``stamp`` is at ``now``, and the
-    basis: the stamp against ``stamp_now`` when it is sane (:func:`stamp_age`), else the arrival."""
-    by_stamp = stamp_age(stamp, stamp_now)
-    return (now - arrived, ARRIVAL) if by_stamp is None else (by_stamp, HEADER_STAMP)
+    basis: the stamp against ``stamp_now`` when it is sane (:func:`stamp_age`), else the arrival.
+
+    With ``arrival_too`` (a live robot) the older of the two counts: a sensor stamped in the past is stale
+    though it just arrived, and one that went silent is stale though the stamp clock stopped with it (a
+    crashed simulator's ``/clock``)."""
+    by_stamp, by_arrival = stamp_age(stamp, stamp_now), now - arrived
+    if by_stamp is None or (arrival_too and by_arrival > by_stamp):
+        return by_arrival, ARRIVAL
+    return by_stamp, HEADER_STAMP
+
+
+def stamp_went_back(previous: float | None, stamp: float | None) -> str | None:
+    """Why a header ``stamp`` earlier than the ``previous`` one on the same topic is refused (None: it is not).
+    Zero stamps (a driver that does not stamp) are not compared."""
+    if stamp is None or previous is None or stamp <= 0.0 or previous <= 0.0 or stamp >= previous:
+        return None
+    return f"header stamp went back {previous - stamp:.3f} s (older than the message before it)"
