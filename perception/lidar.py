@@ -216,8 +216,10 @@ def metadata_mismatch(ranges: npt.ArrayLike, angle_min: float, angle_max: float,
 
 def covered_scan(ranges: npt.ArrayLike) -> str | None:
     """Why a scan looks like a covered or failed lidar (at least :data:`COVERED_SHARE` of its beams ``-inf``,
-    "too close to measure"), or None."""
+    "too close to measure", or every beam NaN, "invalid"), or None."""
     r = np.asarray(ranges, dtype=np.float64).reshape(-1)
+    if r.size and np.isnan(r).all():
+        return f"the lidar reads NaN (invalid) on all {r.size} beams: failed"
     close = int(np.isneginf(r).sum())
     if r.size and close >= COVERED_SHARE * r.size:
         return f"the lidar reads 'too close' (-inf) on {close} of {r.size} beams: covered or failed"

@@ -44,6 +44,13 @@ def test_a_lidar_reading_too_close_on_nearly_every_beam_is_taken_for_covered() -
     assert covered_scan(ranges) is None
 
 
+def test_a_lidar_reading_nan_on_every_beam_is_taken_for_failed() -> None:
+    ranges = np.full(N, np.nan)
+    assert covered_scan(ranges) == "the lidar reads NaN (invalid) on all 360 beams: failed"
+    ranges[0] = 2.0  # one valid beam: read as it is, ray by ray (REP 117: NaN is one invalid measurement)
+    assert covered_scan(ranges) is None
+
+
 def test_the_guard_stops_turning_too_when_the_lidar_looks_covered() -> None:
     guard = CollisionGuard(GuardConfig(robot_radius=0.2, stop_distance=0.1, slow_distance=0.5, half_angle_deg=30.0))
     guard.on_scan(np.full(N, -np.inf), 0.0, FULL, 0.12, 8.0, now=0.0)

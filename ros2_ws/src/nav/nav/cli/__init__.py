@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nav.cli import bench, bringup, demo, eval_grounding, evaluate, experiment, replay, teleop, train
+from nav.cli import bench, bringup, demo, eval_grounding, evaluate, experiment, faults, replay, teleop, train
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (demo, bringup, teleop, evaluate, eval_grounding, train, bench, experiment, replay)
+COMMANDS = (demo, bringup, teleop, evaluate, eval_grounding, train, bench, experiment, replay, faults)
 """The command modules, in the order ``nav --help`` lists them."""
 
 
