@@ -66,7 +66,8 @@ def test_the_message_is_the_first_line_after_the_injection_that_says_why_without
         (0.5, "[agent] [WARN] [1796.5] [agent]: zero velocity: camera stale (0.9 s old by arrival > 0.50 s)"),
         (1.2, "[agent] [WARN] [1797.2] [agent]: zero velocity: camera stale (0.56 s old by arrival > 0.50 s)"),
     ]
-    assert matching(lines, 1.0, r"camera stale") == "[agent] zero velocity: camera stale (0.56 s old by arrival > 0.50 s)"
+    said = "[agent] zero velocity: camera stale (0.56 s old by arrival > 0.50 s)"
+    assert matching(lines, 1.0, r"camera stale") == said
     assert matching(lines, 1.0, r"scan stale") is None
     assert tidy("[bringup] agent was killed by SIGKILL") == "[bringup] agent was killed by SIGKILL"
     row = Row("f", "e")
