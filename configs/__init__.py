@@ -4,6 +4,6 @@ Every fact the stack needs (room sizes, sensor layouts, velocity limits, model v
 names) lives in a YAML file here and is read into a typed, frozen dataclass by :func:`load`.
 """
 
-from configs.loader import ConfigError, config_dir, from_mapping, load, load_yaml
+from configs.loader import MODELS_DIR_ENV, ConfigError, config_dir, from_mapping, load, load_yaml, models_dir
 
-__all__ = ["ConfigError", "config_dir", "from_mapping", "load", "load_yaml"]
+__all__ = ["MODELS_DIR_ENV", "ConfigError", "config_dir", "from_mapping", "load", "load_yaml", "models_dir"]

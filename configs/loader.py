@@ -11,6 +11,7 @@ A field made with :func:`derived_field` is stated in another file (the robot's s
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from collections.abc import Callable
@@ -49,6 +50,30 @@ file there is read in place of the shipped one (``nav.graph.paths.resolve_config
 def config_dir() -> Path:
     """The folder that holds the project's YAML configs."""
     return _CONFIG_DIR
+
+
+MODELS_DIR_ENV = "NAV_MODELS_DIR"
+"""Environment variable naming the folder of ``<variant>/`` model folders, in place of the shipped ones."""
+
+
+def models_dir(relative: str | Path = "models") -> Path:
+    """Where model folders ``<variant>/manifest.json`` are found for a relative ``agent.models_dir``:
+
+    1. ``$NAV_MODELS_DIR`` when set;
+    2. ``relative`` beside the configs folder, where it exists (the repository; a colcon install's ``share/nav``);
+    3. the models installed with the package (``pip install``: the ``nav_models`` package data).
+    """
+    env = os.environ.get(MODELS_DIR_ENV)
+    if env:
+        return Path(env).expanduser()
+    beside = _CONFIG_DIR.parent / relative
+    if beside.is_dir():
+        return beside
+    try:
+        import nav_models
+    except ImportError:  # the package is not installed: say where it was looked for
+        return beside
+    return Path(next(iter(nav_models.__path__))).resolve()
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

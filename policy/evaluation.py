@@ -27,7 +27,7 @@ from typing import Any, Literal
 import numpy as np
 from tqdm import tqdm
 
-from configs import config_dir
+from configs import models_dir as shipped_models_dir
 from perception.errors import InstructionError
 from sim.config import SimConfig, load_sim_config
 from sim.env import make_env
@@ -57,8 +57,8 @@ ControllerFactory = Callable[[Any], Controller]
 
 
 def models_dir() -> Path:
-    """The shipped models: ``models/<variant>/`` beside ``configs/``."""
-    return config_dir().parent / "models"
+    """The shipped models (:func:`configs.models_dir`)."""
+    return shipped_models_dir()
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,14 @@ def test_nav_eval_puts_several_variants_in_one_table(tmp_path):
     assert all(row["episodes"] == 2 for row in report["table"])
 
 
+def test_nav_demo_without_a_model_fails_loudly_and_names_the_way_out(tmp_path, monkeypatch):
+    monkeypatch.setenv("NAV_MODELS_DIR", str(tmp_path / "nothing here"))
+    result = nav("demo", "--json", "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert result.returncode == 2 and not result.stdout.strip(), "no metrics: nothing ran"
+    assert "nav demo: error: no model for the agent:" in result.stderr
+    assert "nothing here" in result.stderr and "NAV_MODELS_DIR" in result.stderr and "--teacher" in result.stderr
+
+
 def test_nav_demo_teacher_runs_the_privileged_teacher_in_process(tmp_path):
     result = nav("demo", "--teacher", "--json", "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr

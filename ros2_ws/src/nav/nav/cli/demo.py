@@ -21,29 +21,38 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     demo.add_argument("--timeout", type=float, help="wall-clock limit (s), start-up included")
     demo.add_argument("--record", type=Path, metavar="DIR", help="record a rosbag2 bag of the graph into DIR")
+    demo.add_argument("--robot", help="the simulated robot's profile: a name of configs/robots (turtlebot3) or a file")
     demo.add_argument("--json", action="store_true", help="end with one line of JSON (progress goes to stderr)")
 
 
-def _shipped_model(variant: str | None) -> Path | None:
-    """The model folder the agent would run, or None when it is not there."""
+def _model_folder(variant: str | None) -> Path:
+    """The model folder the agent would run (it may not exist)."""
     from nav.runtime.config import load_ros_config, resolve_models_dir
 
     agent = load_ros_config().agent
-    folder = resolve_models_dir(agent.models_dir) / (variant or agent.variant)
-    return folder if (folder / "manifest.json").exists() else None
+    return resolve_models_dir(agent.models_dir) / (variant or agent.variant)
 
 
 def run(args: argparse.Namespace) -> int:
     from nav.demo import DemoConfig, run_demo
 
     log = log_for(args)
-    given = options(args, "instruction", "seed", "variant", "teacher", "record", out_dir="out", timeout_s="timeout")
-    if not given.get("teacher") and _shipped_model(given.get("variant")) is None:
-        log(
-            "demo: no trained model is shipped for the agent yet (models/<variant>/manifest.json); "
-            "the privileged teacher drives instead, in-process (as with --teacher)"
+    given = options(
+        args, "instruction", "seed", "variant", "teacher", "record", "robot", out_dir="out", timeout_s="timeout"
+    )
+    manifest = _model_folder(given.get("variant")) / "manifest.json"
+    if not given.get("teacher") and not manifest.exists():
+        from configs import MODELS_DIR_ENV
+
+        return fail(
+            args,
+            FileNotFoundError(
+                f"no model for the agent: {manifest} does not exist. The shipped models come with "
+                f"the package and the repository's models/; name another folder with ${MODELS_DIR_ENV}, or "
+                "run `nav demo --teacher` to let the privileged teacher drive instead (no learned model)"
+            ),
+            2,
         )
-        given["teacher"] = True
     try:
         config = DemoConfig(**given)
     except ValueError as exc:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from configs import ConfigError, config_dir, load
+from configs import ConfigError, load
+from configs import models_dir as shipped_models_dir
 from configs.robot import from_profile, profile_default, robot_profile, robot_profile_path
 from nav.runtime.guard import GuardConfig
 
@@ -169,6 +170,27 @@ class TeleopConfig:
 
 
 @dataclass(frozen=True)
+class SimNetworkConfig:
+    """Where a simulated graph talks (``nav demo``, ``nav bringup --sim``): fenced off from robots on the network."""
+
+    domain_id: int = 73
+    """Its ``ROS_DOMAIN_ID`` (a robot's is usually 0)."""
+    localhost_only: bool = True
+    """``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``: no participant off this machine discovers it."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.domain_id <= 101:
+            raise ValueError(f"domain_id must be 0..101 (the domains every platform can use), got {self.domain_id}")
+
+    def env(self, domain_id: int | None = None) -> dict[str, str]:
+        """The environment variables that fence a graph in (``domain_id``: in place of the configured one)."""
+        out = {"ROS_DOMAIN_ID": str(self.domain_id if domain_id is None else domain_id)}
+        if self.localhost_only:
+            out["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+        return out
+
+
+@dataclass(frozen=True)
 class SimNodeConfig:
     rate_hz: float = 10.0
     real_time: bool = True
@@ -189,6 +211,7 @@ class RosConfig:
     guard: GuardConfig = field(default_factory=GuardConfig)
     teleop: TeleopConfig = field(default_factory=TeleopConfig)
     sim_node: SimNodeConfig = field(default_factory=SimNodeConfig)
+    sim_network: SimNetworkConfig = field(default_factory=SimNetworkConfig)
 
 
 def load_ros_config(path: str | Path = DEFAULT_ROS_CONFIG) -> RosConfig:
@@ -209,6 +232,7 @@ def load_ros_config(path: str | Path = DEFAULT_ROS_CONFIG) -> RosConfig:
 
 
 def resolve_models_dir(models_dir: str | Path) -> Path:
-    """``agent.models_dir`` as given when absolute, else next to the project's ``configs/`` folder."""
+    """``agent.models_dir`` (or a node's ``models_dir`` parameter) as given when absolute, else found as
+    :func:`configs.models_dir` says (``$NAV_MODELS_DIR``, beside the configs, or the installed models)."""
     path = Path(models_dir)
-    return path if path.is_absolute() else config_dir().parent / path
+    return path if path.is_absolute() else shipped_models_dir(path)
