@@ -39,6 +39,7 @@ __all__ = [
     "RobotProfile",
     "from_profile",
     "load_robot_profile",
+    "named_profile",
     "profile_default",
     "robot_profile",
     "robot_profile_path",
@@ -195,12 +196,32 @@ class RobotProfile:
         _positive(self, "radius", "max_linear", "max_angular", "max_linear_accel", "max_angular_accel")
 
 
+ROBOTS_DIR = "robots"
+"""The named profiles (``configs/robots/<name>.yaml``, or ``robots/`` in ``$NAV_CONFIG_DIR``): ``--robot NAME``."""
+
+
+def named_profile(robot: str) -> Path:
+    """The profile file for ``--robot ROBOT``: an existing file, else ``robots/<robot>.yaml`` in
+    ``$NAV_CONFIG_DIR`` or the shipped configs; a name with neither is a ValueError listing the names."""
+    if Path(robot).is_file():
+        return Path(robot).resolve()
+    from configs.loader import config_dir
+
+    folders = [Path(f) / ROBOTS_DIR for f in (os.environ.get(CONFIG_DIR_ENV), config_dir()) if f]
+    for folder in folders:
+        if (folder / f"{robot}.yaml").is_file():
+            return (folder / f"{robot}.yaml").resolve()
+    known = sorted({p.stem for folder in folders if folder.is_dir() for p in folder.glob("*.yaml")})
+    raise ValueError(f"no robot profile {robot!r}: not a file, and not one of {', '.join(known)} ({ROBOTS_DIR}/)")
+
+
 def robot_profile_path() -> Path | str:
-    """The profile file this process reads: ``$NAV_ROBOT_PROFILE`` if set, else ``robot.yaml`` of
+    """The profile file this process reads: ``$NAV_ROBOT_PROFILE`` (a file or a name) if set, else ``robot.yaml`` of
     ``$NAV_CONFIG_DIR`` if that folder holds one (a robot's own configs), else ``configs/robot.yaml``."""
     explicit = os.environ.get(ROBOT_PROFILE_ENV)
-    if explicit:
-        return explicit
+    if explicit:  # a file, or the name of one in robots/ (``NAV_ROBOT_PROFILE=turtlebot3``, as the launch file sets it)
+        is_name = not Path(explicit).exists() and Path(explicit).name == explicit and not explicit.endswith(".yaml")
+        return named_profile(explicit) if is_name else explicit
     folder = os.environ.get(CONFIG_DIR_ENV)
     if folder and (Path(folder) / DEFAULT_ROBOT_PROFILE).is_file():
         return Path(folder) / DEFAULT_ROBOT_PROFILE

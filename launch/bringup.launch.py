@@ -1,4 +1,4 @@
-"""``ros2 launch nav bringup.launch.py [sim:=true] [instruction:='go to the red cube']`` on a robot with ROS 2.
+"""``ros2 launch nav bringup.launch.py [sim:=true] [robot:=turtlebot3] [instruction:='go to the red cube']``.
 
 The nodes come from the one graph declaration, ``configs/graph.yaml`` (``nav.graph.declaration.load_graph``),
 which ``nav bringup`` also reads: ``when: sim`` nodes run only with ``sim:=true``, ``when: robot``
@@ -11,12 +11,13 @@ import uuid
 
 # ruff sorts `launch` as first-party because of this folder's name; ROS's launch is third-party.
 from launch import LaunchDescription  # noqa: I001
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
 from launch.conditions import IfCondition, UnlessCondition
-from launch.substitutions import LaunchConfiguration
+from launch.substitutions import LaunchConfiguration, PythonExpression
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
+from configs.robot import ROBOT_PROFILE_ENV
 from nav.graph.declaration import load_graph
 from nav.graph.paths import resolve_config_path
 
@@ -28,6 +29,16 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("sim", default_value="false", description="run the simulator in place of the robot"),
         DeclareLaunchArgument(
             "instruction", default_value="", description="for the simulator (empty: the sim node's default)"
+        ),
+        DeclareLaunchArgument(
+            "robot",
+            default_value="",
+            description="robot profile: a name of configs/robots or a file (empty: robot.yaml)",
+        ),
+        SetEnvironmentVariable(  # every node reads the same profile (configs.robot.robot_profile_path)
+            ROBOT_PROFILE_ENV,
+            LaunchConfiguration("robot"),
+            condition=IfCondition(PythonExpression(["'", LaunchConfiguration("robot"), "' != ''"])),
         ),
         DeclareLaunchArgument(
             "config", default_value=str(resolve_config_path("ros.yaml")), description="ros.yaml of every node"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from configs import ConfigError, load
-from configs.robot import RobotProfile, from_profile, robot_profile, robot_profile_path
+from configs.robot import Mount, RobotProfile, from_profile, robot_profile, robot_profile_path
 from perception.lidar import ScanConventions
 
 COLOURS: dict[str, tuple[float, float, float]] = {
@@ -182,8 +182,19 @@ class Lidar2DConfig:
     publishes REP 117's ``+-inf``); kept so that a scan's geometry is the robot's wherever it is read."""
     noise_std: float = 0.005
     """Gaussian range noise (m)."""
+    mount_x: float = from_profile("lidar.mount.x")
+    """Ahead of the base centre (m): the robot profile's ``lidar.mount.x``."""
+    mount_y: float = from_profile("lidar.mount.y")
+    """Left of the base centre (m): the robot profile's ``lidar.mount.y``."""
     mount_z: float = from_profile("lidar.mount.z")
     """Height above the floor (m): the robot profile's ``lidar.mount.z``."""
+    mount_yaw_deg: float = from_profile("lidar.mount.yaw_deg")
+    """The sensor's turn on the robot (counter-clockwise, deg): the robot profile's ``lidar.mount.yaw_deg``."""
+
+    @property
+    def mount(self) -> Mount:
+        """The lidar's pose in ``base_link`` (what :meth:`policy.processing.ScanGeometry.from_lidar_config` reads)."""
+        return Mount(self.mount_x, self.mount_y, self.mount_z, self.mount_yaw_deg)
 
     def __post_init__(self) -> None:
         _positive(self, "beams", "range_min", "range_max", "mount_z")
@@ -309,7 +320,7 @@ def load_sim_config(path: str | Path = DEFAULT_SIM_CONFIG) -> SimConfig:
     return load(SimConfig, path)
 
 
-_SIMULATED_MOUNT_KEYS = {"lidar": ("z",), "lidar3d": ("z",), "camera": ("x", "z", "pitch_deg")}
+_SIMULATED_MOUNT_KEYS = {"lidar": ("x", "y", "z", "yaw_deg"), "lidar3d": ("z",), "camera": ("x", "z", "pitch_deg")}
 """The mount keys :mod:`sim.sensors` renders, per sensor; the profile's others must be 0."""
 
 

@@ -62,22 +62,24 @@ def cast_rays(
     client: int,
     origin: np.ndarray,
     directions: np.ndarray,
-    range_start: float,
+    range_start: float | np.ndarray,
     range_max: float,
     noise_std: float,
     rng: np.random.Generator | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One ``rayTestBatch`` from ``origin`` along unit ``directions`` over [range_start, range_max].
+    """One ``rayTestBatch`` from ``origin`` along unit ``directions`` over [range_start, range_max]
+    (``range_start``: one for all rays, or one per ray).
 
     Returns the measured ranges from ``origin`` (with Gaussian noise when ``rng`` is given) and
     which rays hit something.
     """
-    starts = origin + directions * range_start
+    start = np.asarray(range_start, dtype=np.float64)
+    starts = origin + directions * (start[:, None] if start.ndim else start)
     ends = origin + directions * range_max
     results = p.rayTestBatch(starts.tolist(), ends.tolist(), physicsClientId=client)
     frac = np.array([r[2] for r in results])
     hit = np.array([r[0] >= 0 for r in results])
-    ranges = range_start + frac * (range_max - range_start)
+    ranges = start + frac * (range_max - start)
     if rng is not None and noise_std > 0:
         ranges = ranges + rng.normal(0.0, noise_std, size=ranges.shape)
     return ranges, hit
@@ -90,7 +92,8 @@ def _apply_rep117(ranges: np.ndarray, hit: np.ndarray, range_min: float) -> np.n
 
 
 class Lidar2D:
-    """Planar lidar at ``mount_z`` over the base centre, beams counter-clockwise from ``angle_min``."""
+    """Planar lidar at its mount (x, y, z, yaw in ``base_link``), beams counter-clockwise from ``angle_min`` in
+    the sensor's own frame: the ranges are what a driver on that robot publishes."""
 
     def __init__(self, client: int, config: Lidar2DConfig, robot_radius: float) -> None:
         self.client = client
@@ -98,16 +101,28 @@ class Lidar2D:
         c = config
         self.angle_increment = math.radians(c.angle_max_deg - c.angle_min_deg) / c.beams
         self.angles = math.radians(c.angle_min_deg) + self.angle_increment * np.arange(c.beams)
-        # Rays start just outside the robot's body so they never hit it.
-        self._start = robot_radius + 0.01
+        # Rays start just outside the robot's round body so they never hit it: from a sensor off the centre,
+        # how far that is depends on the ray (the exit from the circle of radius + 1 cm around the centre).
+        body = robot_radius + 0.01
+        offset = np.array([c.mount_x, c.mount_y])
+        if np.hypot(*offset) >= body:
+            raise ValueError(f"lidar mount ({c.mount_x}, {c.mount_y}) lies outside the robot's radius {robot_radius}")
+        base_angles = self.angles + math.radians(c.mount_yaw_deg)  # each ray's direction in base_link
+        along = offset[0] * np.cos(base_angles) + offset[1] * np.sin(base_angles)
+        self._start = (
+            -along + np.sqrt(along**2 - (offset @ offset - body**2)) if offset.any() else np.full(c.beams, body)
+        )
 
     def scan(self, pose: Pose2D, rng: np.random.Generator | None = None) -> np.ndarray:
-        """Ranges (float32, metres, REP 117) for the robot at ``pose``."""
+        """Ranges (float32, metres, REP 117, from the sensor) for the robot at ``pose``."""
         c = self.config
-        world_angles = self.angles + pose.yaw
+        cy, sy = math.cos(pose.yaw), math.sin(pose.yaw)
+        world_angles = self.angles + math.radians(c.mount_yaw_deg) + pose.yaw
         dirs = np.stack([np.cos(world_angles), np.sin(world_angles), np.zeros_like(world_angles)], axis=1)
-        centre = np.array([pose.x, pose.y, c.mount_z])
-        ranges, hit = cast_rays(self.client, centre, dirs, self._start, c.range_max, c.noise_std, rng)
+        origin = np.array(
+            [pose.x + c.mount_x * cy - c.mount_y * sy, pose.y + c.mount_x * sy + c.mount_y * cy, c.mount_z]
+        )
+        ranges, hit = cast_rays(self.client, origin, dirs, self._start, c.range_max, c.noise_std, rng)
         return _apply_rep117(ranges, hit & (ranges <= c.range_max), c.range_min)
 
 

@@ -354,14 +354,17 @@ def test_invalid_lidar_layouts_are_refused() -> None:
 def test_a_lidar_mount_the_simulator_and_guard_cannot_model_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(ROBOT_PROFILE_ENV, str(write(tmp_path / "robot.yaml", profile_with(lidar__mount__x=0.1))))
-    with pytest.raises(ConfigError, match=r"lidar\.mount"):
-        load_sim_config()  # the simulator casts its rays from the robot's centre
-    assert load_ros_config().guard.lidar_xy == (0.1, 0.0)  # the guard re-measures from the centre
+    moved = profile_with(lidar__mount__x=0.1, lidar__mount__y=-0.02, lidar__mount__yaw_deg=90.0)
+    monkeypatch.setenv(ROBOT_PROFILE_ENV, str(write(tmp_path / "robot.yaml", moved)))
+    lidar = load_sim_config().lidar  # the simulator casts its rays from where the lidar sits, turned as it is
+    assert (lidar.mount_x, lidar.mount_y, lidar.mount_yaw_deg) == (0.1, -0.02, 90.0)
+    assert load_ros_config().guard.lidar_xy == (0.1, -0.02)  # the guard re-measures from the centre
 
     monkeypatch.setenv(
         ROBOT_PROFILE_ENV, str(write(tmp_path / "pitched.yaml", profile_with(lidar__mount__pitch_deg=5)))
     )
+    with pytest.raises(ConfigError, match=r"lidar\.mount\.pitch_deg"):
+        load_sim_config()  # a pitched lidar's rays are not cast level
     with pytest.raises(ConfigError, match="guard"):
         load_ros_config()  # a pitched lidar's scan is no level slice
     guard_off = write(tmp_path / "ros.yaml", {"guard": {"enabled": False}})
@@ -421,3 +424,18 @@ def test_a_point_clouds_scan_is_turned_and_re_measured_by_the_3d_lidars_mount(
     geometry = ScanGeometry.of_cloud(config)
     assert config.sensor_height == 0.4
     assert geometry.angle_min == pytest.approx(-math.pi / 2) and geometry.origin == (0.1, -0.05)
+
+
+def test_a_named_profile_is_found_by_name_and_an_unknown_one_lists_the_names(tmp_path, monkeypatch) -> None:
+    from configs.robot import load_robot_profile, named_profile
+
+    burger = load_robot_profile(named_profile("turtlebot3"))
+    assert (burger.max_linear, burger.max_angular, burger.lidar.range_max) == (0.22, 2.84, 3.5)
+    assert (burger.lidar.mount.x, burger.lidar.readings.zero) == (-0.032, "no_return")
+    with pytest.raises(ValueError, match=r"no robot profile 'roomba': not a file, and not one of .*turtlebot3"):
+        named_profile("roomba")
+    own = tmp_path / "robots" / "turtlebot3.yaml"  # a robot's own copy in $NAV_CONFIG_DIR comes first
+    own.parent.mkdir()
+    own.write_text(named_profile("turtlebot3").read_text())
+    monkeypatch.setenv("NAV_CONFIG_DIR", str(tmp_path))
+    assert named_profile("turtlebot3") == own.resolve()

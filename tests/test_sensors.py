@@ -177,3 +177,13 @@ def test_odometry_measures_the_commanded_speed_when_driving_straight(client):
     assert np.all(np.abs(angular) < 0.05)
     assert readings[-1].x == pytest.approx(0.3 * 2.0, rel=0.1)  # odom frame: starts at 0, heading 0
     assert abs(readings[-1].y) < 0.05
+
+
+def test_a_lidar_mounted_behind_the_centre_and_turned_reads_from_where_it_sits(client, wall):
+    # 32 mm behind the centre (a TurtleBot3's LDS), turned a quarter left: the wall ahead of the robot is on
+    # the sensor's right (-90 degrees), 32 mm further than from the centre.
+    config = Lidar2DConfig(noise_std=0.0, mount_x=-0.032, mount_yaw_deg=90.0)
+    lidar = Lidar2D(client, config, ROBOT_RADIUS)
+    ranges = lidar.scan(ORIGIN, rng=None)
+    assert ranges[beam_at(lidar, -math.pi / 2)] == pytest.approx(WALL_X + 0.032, abs=0.01)
+    assert np.isinf(ranges[beam_at(lidar, math.pi / 2)])  # behind the robot: nothing

@@ -5,7 +5,7 @@ The pure cores (sim, perception, policy, configs) are installed from the reposit
 
 - ``lib/nav/<executable>`` for every node of ``configs/graph.yaml`` (``ros2 run nav sim_node``), and ``nav``;
 - ``share/nav/launch/bringup.launch.py`` (``ros2 launch nav bringup.launch.py``);
-- ``share/nav/configs/*.yaml``: the configs the nodes and the launch file read on a robot
+- ``share/nav/configs/*.yaml`` and ``configs/robots/*.yaml``: the configs the nodes and the launch file read on a robot
   (``nav.graph.paths.resolve_config_path``; ``$NAV_CONFIG_DIR`` overrides);
 - ``share/nav/package.xml`` and the ament index marker.
 """
@@ -44,6 +44,10 @@ setup(
         (
             f"share/{PACKAGE}/configs",
             sorted(from_root("configs", p.name) for p in (ROOT / "configs").glob("*.yaml")),
+        ),
+        (
+            f"share/{PACKAGE}/configs/robots",
+            sorted(from_root("configs", "robots", p.name) for p in (ROOT / "configs" / "robots").glob("*.yaml")),
         ),
     ],
     install_requires=["setuptools"],

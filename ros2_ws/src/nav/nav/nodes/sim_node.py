@@ -224,7 +224,15 @@ class SimNode(Node):
         cfg, f, t = self.session.env.config, self.frames, self.epoch
         return sim_msgs.tf_msg(
             [
-                sim_msgs.transform_stamped(f.base, f.laser, 0.0, 0.0, cfg.lidar.mount_z, 0.0, t),
+                sim_msgs.transform_stamped(
+                    f.base,
+                    f.laser,
+                    cfg.lidar.mount_x,
+                    cfg.lidar.mount_y,
+                    cfg.lidar.mount_z,
+                    math.radians(cfg.lidar.mount_yaw_deg),
+                    t,
+                ),
                 sim_msgs.transform_stamped(f.base, f.lidar3d, 0.0, 0.0, cfg.lidar3d.mount_z, 0.0, t),
                 sim_msgs.transform_stamped(
                     f.base,
