@@ -162,6 +162,8 @@ def test_unknown_nodes_in_the_config_are_errors():
         BringupConfig(sim=False, only=("sim",)).selected(graph)
     with pytest.raises(ValueError, match="node_params"):
         BringupConfig(node_params={"sim": {"seed": [1]}})
+    with pytest.raises(ValueError, match="no robot profile 'roomba'.*turtlebot3"):
+        BringupConfig(robot="roomba")
 
 
 # ============================================================================================ supervisor
@@ -304,3 +306,43 @@ def test_graph_processes_gives_up_on_a_crash_loop_and_kills_a_node_that_ignores_
     assert clean is False, "a node that had to be killed is not a clean shutdown"
     assert {s.name: s.returncode for s in graph_processes.status()}["stubborn"] == -signal.SIGKILL
     assert not alive(stubborn_pid)
+
+
+def _topics_seen(domain: int, seconds: float) -> set[str]:
+    """The topic names a node on ``domain`` (this process's discovery range) hears of within ``seconds``."""
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=domain)
+    try:
+        node = Node("fence_probe", context=context)
+        seen: set[str] = set()
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            seen |= {name for name, _ in node.get_topic_names_and_types()}
+            time.sleep(0.2)
+        node.destroy_node()
+        return seen
+    finally:
+        rclpy.shutdown(context=context)
+
+
+@pytest.mark.e2e
+def test_a_simulated_graph_is_fenced_off_from_other_domains_and_other_machines(tmp_path):
+    from nav.runtime.config import load_ros_config
+
+    network = load_ros_config().sim_network
+    config = BringupConfig(sim=True, only=("sim",), node_params={"sim": {"publish_points": False}}, liveness_timeout=0)
+    lines: list[str] = []
+    with GraphProcesses(config, out=lines.append) as graph:
+        deadline = time.monotonic() + 60
+        while not any("[sim]: world" in line for line in lines):
+            graph.poll()
+            assert time.monotonic() < deadline, "\n".join(lines)
+            time.sleep(0.1)
+        environ = psutil.Process(graph.pids()["sim"]).environ()
+        outside = _topics_seen(0, 4.0)  # a robot's usual domain
+        inside = _topics_seen(network.domain_id, 4.0)
+    assert environ["ROS_DOMAIN_ID"] == str(network.domain_id)
+    assert environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST", "nothing off this machine discovers it"
+    assert any(f"ROS domain {network.domain_id}, this machine only" in line for line in lines), lines[:3]
+    assert "/scan" in inside, "a tool on the fenced domain, on this machine, hears the simulator"
+    assert not {"/scan", "/cmd_vel", "/camera/image_raw"} & outside, f"heard from domain 0: {sorted(outside)}"

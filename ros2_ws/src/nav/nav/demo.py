@@ -43,11 +43,14 @@ class DemoConfig:
     timeout_s: float = 180.0
     """Wall-clock limit for the whole run, start-up included (the graph)."""
     domain_id: int | None = None
-    """ROS_DOMAIN_ID for the graph and this listener (None: the environment's)."""
+    """ROS_DOMAIN_ID for the graph and this listener (None: ``sim_network.domain_id`` of ros.yaml); discovery stays
+    on this machine when ``sim_network.localhost_only``."""
     real_time: bool = True
     """Pace the simulator with the wall clock (as on a robot); False runs as fast as the stack keeps up."""
     record: Path | None = None
     """Also record a rosbag2 bag of the run into this new folder (``nav demo --record DIR``; the graph only)."""
+    robot: str | None = None
+    """The simulated robot's profile (``nav demo --robot turtlebot3``; :func:`configs.robot.named_profile`)."""
 
     def __post_init__(self) -> None:
         if self.teacher and self.record is not None:
@@ -57,6 +60,10 @@ class DemoConfig:
             )
         if not self.timeout_s > 0:
             raise ValueError(f"timeout_s must be > 0, got {self.timeout_s}")
+        if self.robot is not None:
+            from configs.robot import named_profile
+
+            named_profile(self.robot)
 
     def resolved_instruction(self) -> str:
         """The instruction, or the task's default."""
@@ -69,7 +76,14 @@ class DemoConfig:
 
 def run_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the demo with the configured driver; return the metrics (``success``, ``time_s``, ...)."""
-    return run_teacher_demo(config, log) if config.teacher else run_graph_demo(config, log)
+    if config.robot is not None:  # this process (the teacher's simulator) and every node read that profile
+        from configs.robot import ROBOT_PROFILE_ENV, named_profile
+
+        os.environ[ROBOT_PROFILE_ENV] = str(named_profile(config.robot))
+    metrics = run_teacher_demo(config, log) if config.teacher else run_graph_demo(config, log)
+    if config.robot is not None:
+        metrics["robot"] = config.robot
+    return metrics
 
 
 def run_teacher_demo(config: DemoConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -112,9 +126,10 @@ def run_graph_demo(config: DemoConfig, log: Callable[[str], None] = print) -> di
     out = Path(config.out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").unlink(missing_ok=True)
-    env = {} if config.domain_id is None else {"ROS_DOMAIN_ID": str(config.domain_id)}
-    if config.domain_id is not None:
-        os.environ["ROS_DOMAIN_ID"] = str(config.domain_id)
+    from nav.runtime.config import load_ros_config
+
+    env = load_ros_config().sim_network.env(config.domain_id)  # fenced off from robots on the network
+    os.environ.update(env)  # this process's listener joins the graph there
     params: dict[str, dict[str, Any]] = {
         "sim": {"artifacts_dir": str(out), "seed": config.seed, "real_time": config.real_time, "goal": goal}
     }
@@ -139,6 +154,7 @@ def run_graph_demo(config: DemoConfig, log: Callable[[str], None] = print) -> di
         node_params=params,
         env=env,
         record=config.record,
+        robot=config.robot,
     )
     log(f"demo: bringing up the graph in simulation for {instruction!r}, the {goal} (logs in {out / 'logs'})")
     listener = DemoListener()

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from configs.robot import ROBOT_PROFILE_ENV, named_profile
 from nav.graph.declaration import DEFAULT_GRAPH, Graph, NodeSpec, load_graph
 from nav.graph.liveness import HEARTBEAT_ENV, heartbeat_age
 from nav.graph.paths import resolve_config_path
@@ -73,6 +74,9 @@ class BringupConfig:
     """Also run the recorder (:mod:`nav.nodes.recorder_node`), writing a rosbag2 bag into this new folder."""
     record_storage: str = ""
     """``mcap`` or ``sqlite3`` for ``record`` (empty: ``record.storage`` of bags.yaml)."""
+    robot: str | None = None
+    """The robot profile of every node (:func:`configs.robot.named_profile`: ``turtlebot3``, or a file);
+    None: the environment's (``$NAV_ROBOT_PROFILE``, else ``robot.yaml``)."""
     env: Mapping[str, str] = field(default_factory=dict)
     """Extra environment for every node (``ROS_DOMAIN_ID``, ``PYTHONPATH``...)."""
     python: str = sys.executable
@@ -101,6 +105,8 @@ class BringupConfig:
                     raise ValueError(f"node_params[{node!r}][{key!r}] must be a str, int, float or bool, got {value!r}")
                 if key == "config":
                     raise ValueError("set the config file with BringupConfig.config, not node_params")
+        if self.robot is not None:
+            named_profile(self.robot)  # an unknown robot fails here, naming the known ones
         if self.record is not None and Path(self.record).exists():
             raise ValueError(f"--record {self.record}: exists already; a recording never overwrites a bag")
 
@@ -283,6 +289,8 @@ class GraphProcesses:
     def _spawn(self, node: _Node) -> None:
         node.heartbeat.unlink(missing_ok=True)  # judged again from its first beat
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.config.env, HEARTBEAT_ENV: str(node.heartbeat)}
+        if self.config.robot is not None:
+            env[ROBOT_PROFILE_ENV] = str(named_profile(self.config.robot))
         node.proc = subprocess.Popen(
             node.argv,
             stdin=subprocess.DEVNULL,
@@ -481,6 +489,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--instruction", default=None, help="for the simulator (default: task.default_instruction of sim.yaml)"
     )
     parser.add_argument("--config", default=DEFAULT_ROS_CONFIG, help="ros.yaml (path or name)")
+    parser.add_argument(
+        "--robot",
+        default=None,
+        help="robot profile: a name of configs/robots (turtlebot3) or a file (default robot.yaml)",
+    )
     parser.add_argument("--graph", default=DEFAULT_GRAPH, help="graph.yaml (path or name)")
     parser.add_argument("--log-dir", default=None, help="also write each node's output to <dir>/<node>.log")
     parser.add_argument("--only", nargs="+", default=(), metavar="NODE", help="run only these nodes")
@@ -525,6 +538,7 @@ def config_from_args(args: argparse.Namespace) -> BringupConfig:
         only=tuple(args.only),
         record=args.record,
         record_storage=args.storage,
+        robot=args.robot,
     )
 
 
