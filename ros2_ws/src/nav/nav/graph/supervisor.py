@@ -74,6 +74,9 @@ class BringupConfig:
     """Also run the recorder (:mod:`nav.nodes.recorder_node`), writing a rosbag2 bag into this new folder."""
     record_storage: str = ""
     """``mcap`` or ``sqlite3`` for ``record`` (empty: ``record.storage`` of bags.yaml)."""
+    fence: bool = True
+    """With the simulator, run on ``sim_network`` of ros.yaml (a private domain, localhost only) unless ``env``
+    names a ``ROS_DOMAIN_ID``; False: the environment's domain and discovery range."""
     robot: str | None = None
     """The robot profile of every node (:func:`configs.robot.named_profile`: ``turtlebot3``, or a file);
     None: the environment's (``$NAV_ROBOT_PROFILE``, else ``robot.yaml``)."""
@@ -109,6 +112,14 @@ class BringupConfig:
             named_profile(self.robot)  # an unknown robot fails here, naming the known ones
         if self.record is not None and Path(self.record).exists():
             raise ValueError(f"--record {self.record}: exists already; a recording never overwrites a bag")
+
+    def network_env(self) -> dict[str, str]:
+        """What fences the nodes in (see :attr:`fence`), under ``env``'s own settings."""
+        if not (self.sim and self.fence):
+            return {}
+        from nav.runtime.config import load_ros_config
+
+        return load_ros_config(resolve_config_path(self.config)).sim_network.env()
 
     def selected(self, graph: Graph) -> list[NodeSpec]:
         specs = graph.selected(self.sim)
@@ -226,6 +237,7 @@ class GraphProcesses:
         self._beats = tempfile.TemporaryDirectory(prefix="nav-heartbeats-")
         self.run_id = uuid.uuid4().hex[:12]
         """This run of the graph: a restarted agent takes back its instruction from the same run only."""
+        self._network = config.network_env()
         for spec in self.specs:
             params: dict[str, ParamValue] = {}
             if spec.module == "nav.nodes.agent_node":
@@ -279,16 +291,21 @@ class GraphProcesses:
             log_dir.mkdir(parents=True, exist_ok=True)
             for name in [*self.nodes, "bringup"]:
                 self._logs[name] = (log_dir / f"{name}.log").open("a", encoding="utf-8")
+        network = {**os.environ, **self._network, **self.config.env}
+        where = f"ROS domain {network.get('ROS_DOMAIN_ID', '0')}"
+        if network.get("ROS_AUTOMATIC_DISCOVERY_RANGE") == "LOCALHOST":
+            where += ", this machine only"
         self.log(
             f"{'simulation' if self.config.sim else 'robot'} graph: {', '.join(self.nodes) or '(no nodes)'}; "
-            f"config {self.ros_yaml}"
+            f"config {self.ros_yaml}; {where}"
         )
         for node in self.nodes.values():
             self._spawn(node)
 
     def _spawn(self, node: _Node) -> None:
         node.heartbeat.unlink(missing_ok=True)  # judged again from its first beat
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.config.env, HEARTBEAT_ENV: str(node.heartbeat)}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self._network, **self.config.env}
+        env[HEARTBEAT_ENV] = str(node.heartbeat)
         if self.config.robot is not None:
             env[ROBOT_PROFILE_ENV] = str(named_profile(self.config.robot))
         node.proc = subprocess.Popen(
@@ -490,6 +507,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--config", default=DEFAULT_ROS_CONFIG, help="ros.yaml (path or name)")
     parser.add_argument(
+        "--domain", type=int, default=None, help="ROS_DOMAIN_ID of the graph (with --sim: default sim_network's)"
+    )
+    parser.add_argument(
+        "--open", action="store_true", help="with --sim: the environment's ROS domain and discovery, not sim_network"
+    )
+    parser.add_argument(
         "--robot",
         default=None,
         help="robot profile: a name of configs/robots (turtlebot3) or a file (default robot.yaml)",
@@ -539,6 +562,8 @@ def config_from_args(args: argparse.Namespace) -> BringupConfig:
         record=args.record,
         record_storage=args.storage,
         robot=args.robot,
+        fence=not args.open,
+        env={} if args.domain is None else {"ROS_DOMAIN_ID": str(args.domain)},
     )
 
 
