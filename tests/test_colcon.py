@@ -1,4 +1,5 @@
-"""``colcon build`` of ros2_ws installs what a robot needs: node executables, the launch file, configs.
+"""``colcon build`` of ros2_ws installs what a robot needs: node executables, the launch file, configs, models;
+in this clone, and with the package copied alone into another workspace (issue 19 item 2).
 
 colcon and ament_package come from PyPI (``colcon-common-extensions``, ``ros-ament-package``,
 in the dev extras).
@@ -22,12 +23,12 @@ REPO = Path(__file__).resolve().parents[1]
 COLCON = Path(sys.executable).parent / "colcon"
 
 
-@pytest.fixture(scope="module")
-def install(tmp_path_factory) -> Path:
+def colcon_build(workspace: Path, base: Path) -> Path:
+    """``colcon build`` of ``workspace/ros2_ws/src`` (or ``workspace/src``) into ``base``; the nav package's prefix."""
     colcon = str(COLCON) if COLCON.exists() else shutil.which("colcon")
     if colcon is None:
         pytest.fail("colcon is not installed: pip install colcon-common-extensions ros-ament-package (dev extras)")
-    base = tmp_path_factory.mktemp("colcon")
+    sources = "ros2_ws/src" if (workspace / "ros2_ws" / "src").is_dir() else "src"
     result = subprocess.run(
         [
             colcon,
@@ -35,19 +36,31 @@ def install(tmp_path_factory) -> Path:
             str(base / "log"),
             "build",
             "--base-paths",
-            "ros2_ws/src",
+            sources,
             "--build-base",
             str(base / "build"),
             "--install-base",
             str(base / "install"),
         ],
-        cwd=REPO,
+        cwd=workspace,
         capture_output=True,
         text=True,
         timeout=180,
     )
     assert result.returncode == 0, f"colcon build failed:\n{result.stdout}\n{result.stderr}"
     return base / "install" / "nav"  # colcon's default isolated layout: <install-base>/<package>
+
+
+@pytest.fixture(scope="module", params=["in the clone", "copied alone"])
+def install(request, tmp_path_factory) -> Path:
+    """The package built in this clone, and copied alone into a new workspace (configs and models then come
+    from the installed project: here, this environment's ``pip install -e .``)."""
+    base = tmp_path_factory.mktemp("colcon")
+    if request.param == "in the clone":
+        return colcon_build(REPO, base)
+    workspace = base / "ws"
+    shutil.copytree(REPO / "ros2_ws" / "src" / "nav", workspace / "src" / "nav")
+    return colcon_build(workspace, base)
 
 
 def test_every_node_of_the_graph_is_an_executable_under_lib_nav(install):
@@ -65,8 +78,12 @@ def test_launch_file_configs_and_package_index_are_installed(install):
     assert (share / "nav" / "launch" / "bringup.launch.py").read_text() == (
         REPO / "launch" / "bringup.launch.py"
     ).read_text()
-    for name in ("ros.yaml", "graph.yaml", "sim.yaml"):
+    for name in ("ros.yaml", "graph.yaml", "sim.yaml", "robots/turtlebot3.yaml"):
         assert (share / "nav" / "configs" / name).read_text() == (REPO / "configs" / name).read_text(), name
+    for variant in ("small", "medium", "large"):
+        for name in ("manifest.json", "model.safetensors"):
+            installed, shipped = share / "nav" / "models" / variant / name, REPO / "models" / variant / name
+            assert installed.read_bytes() == shipped.read_bytes(), installed
     assert (share / "nav" / "package.xml").is_file()
     assert (share / "ament_index" / "resource_index" / "packages" / "nav").is_file()
 
