@@ -455,6 +455,48 @@ def test_a_variant_switch_keeps_the_control_rate(driving: Robot, agent: tuple[su
     assert "switching to variant 'medium'" in log_text(agent[1])
 
 
+def _wait(future, what: str):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + 5.0
+    while not future.done():
+        assert time.monotonic() < deadline, f"no answer to {what}"
+        time.sleep(0.01)
+    return future.result()
+
+
+def test_the_variant_is_a_ros_parameter_switched_without_a_missed_tick_and_bad_values_are_refused(
+    driving: Robot, agent: tuple[subprocess.Popen[bytes], Path]
+) -> None:
+    from rclpy.parameter import Parameter
+    from rclpy.parameter_client import AsyncParameterClient
+
+    client = AsyncParameterClient(driving.node, "agent")
+    assert client.wait_for_services(timeout_sec=5.0), "the agent offers no parameter services"
+    names = set(_wait(client.list_parameters(), "list_parameters").result.names)
+    assert {"variant", "models_dir", "control_hz", "camera_timeout", "scan_timeout", "use_header_stamps"} <= names
+    (now,) = _wait(client.get_parameters(["variant"]), "get_parameters").values
+    assert now.string_value == "small"
+
+    t0 = time.monotonic()
+    time.sleep(0.5)
+    for variant in ("medium", "small"):
+        t_switch = time.monotonic()
+        (result,) = _wait(client.set_parameters([Parameter("variant", value=variant)]), "set variant").results
+        assert result.successful, result.reason
+        diag = driving.wait_diag(lambda d, v=variant: d.values.get("variant") == v, since=t_switch)
+        assert diag is not None and diag.message == "driving", f"not driving {variant}:\n{log_text(agent[1])}"
+        time.sleep(0.5)
+    gaps = np.diff([t for t, _, _ in driving.since(t0)])
+    assert gaps.max() <= 2 * PERIOD, f"a {gaps.max():.3f} s gap in the commands across a variant switch"
+
+    refusals = [Parameter("variant", value="large"), Parameter("scan_timeout", value=-1.0)]
+    for parameter in refusals:
+        (result,) = _wait(client.set_parameters([parameter]), f"set {parameter.name}").results
+        assert not result.successful and result.reason, parameter.name
+    (result,) = _wait(client.set_parameters([Parameter("control_hz", value=50.0)]), "set control_hz").results
+    assert not result.successful, "the control rate is read-only while the agent runs"
+    assert "variant: 'large' is not loaded" in log_text(agent[1])
+
+
 def test_sigint_publishes_zero_and_exits_cleanly(driving: Robot, agent: tuple[subprocess.Popen[bytes], Path]) -> None:
     proc, log = agent  # last: it stops the module's agent
     t0 = time.monotonic()

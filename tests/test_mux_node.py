@@ -375,6 +375,97 @@ def test_diagnostics_report_the_state(drive: Robot) -> None:
     assert "guard.nearest_ahead" in values
 
 
+def set_params(robot: Robot, **values: float) -> list[tuple[bool, str]]:
+    """``ros2 param set /mux`` through the node's parameter services: (successful, reason) per value."""
+    from rclpy.parameter import Parameter
+    from rclpy.parameter_client import AsyncParameterClient
+
+    client = AsyncParameterClient(robot.node, "mux")
+    assert client.wait_for_services(timeout_sec=5.0), "the mux offers no parameter services"
+    future = client.set_parameters([Parameter(name, value=v) for name, v in values.items()])
+    deadline = time.monotonic() + 5.0
+    while not future.done():
+        assert time.monotonic() < deadline, "no answer from /mux/set_parameters"
+        time.sleep(0.01)
+    return [(r.successful, r.reason) for r in future.result().results]
+
+
+def test_ros_parameters_list_the_limits_tune_the_top_speed_at_once_and_refuse_bad_values(
+    drive: Robot, mux: tuple[subprocess.Popen[bytes], Path]
+) -> None:
+    from rclpy.parameter_client import AsyncParameterClient
+
+    client = AsyncParameterClient(drive.node, "mux")
+    assert client.wait_for_services(timeout_sec=5.0)
+    listed = client.list_parameters()
+    while not listed.done():
+        time.sleep(0.01)
+    names = set(listed.result().result.names)
+    expected = {"max_linear", "max_angular", "inputs.navigation.timeout", "inputs.teleop.timeout", "guard.scan_timeout"}
+    assert expected <= names, sorted(names)
+    described = client.describe_parameters(["max_linear"])
+    while not described.done():
+        time.sleep(0.01)
+    (descriptor,) = described.result().descriptors
+    assert descriptor.floating_point_range[0].to_value == ROBOT["max_linear"] and "robot.yaml" in descriptor.description
+
+    drive.nav = (0.5, 0.0)  # navigation asks for the robot's top speed
+    assert drive.wait_output(near(0.5, 0.0), since=time.monotonic(), timeout=2.0)
+    assert set_params(drive, max_linear=0.2) == [(True, "")]
+    t0 = time.monotonic()
+    assert drive.wait_output(near(0.2, 0.0), since=t0, timeout=1.0), "the new top speed did not apply"
+    time.sleep(1.0)
+    fastest = max(abs(lin) for _, lin, _ in drive.since(t0 + 0.1))
+    assert fastest <= 0.2 + 1e-9, f"an output of {fastest} m/s after the top speed was set to 0.2"
+
+    (refused,) = set_params(drive, **{"inputs.navigation.timeout": -1.0})
+    assert not refused[0] and refused[1], refused  # refused, with a reason
+    (too_fast,) = set_params(drive, max_linear=0.8)  # above robot.yaml's 0.5: never faster than the robot
+    assert not too_fast[0] and too_fast[1], too_fast
+    (crossed,) = set_params(drive, **{"guard.stop_distance": 0.4})  # beyond slow_distance 0.3: the config's check
+    assert not crossed[0] and "stop_distance" in crossed[1], crossed
+    assert "parameter change refused" in log_text(mux)
+    assert set_params(drive, max_linear=0.5) == [(True, "")]
+
+
+def test_a_params_file_sets_the_limits_at_start_up_and_a_value_above_the_profile_stops_the_node(
+    robot: Robot, tmp_path: Path
+) -> None:
+    from rclpy.parameter_client import AsyncParameterClient
+
+    folder = tmp_path
+    (folder / "ros.yaml").write_text(yaml.safe_dump(MUX_CONFIG), encoding="utf-8")
+    profile = folder / "robot.yaml"
+    profile.write_text(yaml.safe_dump({**load_yaml(DEFAULT_ROBOT_PROFILE), **ROBOT}), encoding="utf-8")
+    outcomes = {}
+    for name, top in (("slow", 0.3), ("too_fast", 0.9)):
+        params = folder / f"{name}.yaml"
+        params.write_text(yaml.safe_dump({"tuned_mux": {"ros__parameters": {"max_linear": top}}}), encoding="utf-8")
+        cmd = [sys.executable, "-m", "nav.nodes.mux_node", "--ros-args", "-r", "__node:=tuned_mux"]
+        cmd += ["-p", f"config:={folder / 'ros.yaml'}", "--params-file", str(params)]
+        proc = subprocess.Popen(
+            cmd, env={**ros_env(), ROBOT_PROFILE_ENV: str(profile)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        try:
+            if name == "too_fast":
+                out, _ = proc.communicate(timeout=30)
+                outcomes[name] = (proc.returncode, out.decode(errors="replace"))
+                continue
+            client = AsyncParameterClient(robot.node, "tuned_mux")
+            assert client.wait_for_services(timeout_sec=20.0), "the tuned mux did not come up"
+            future = client.get_parameters(["max_linear"])
+            while not future.done():
+                time.sleep(0.01)
+            outcomes[name] = future.result().values[0].double_value
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                proc.wait(timeout=10)
+    assert outcomes["slow"] == 0.3
+    code, text = outcomes["too_fast"]
+    assert code != 0 and "max_linear" in text, text[-2000:]
+
+
 def test_sigterm_publishes_zero_before_exit(drive: Robot, mux) -> None:  # last: it stops the node
     proc = mux[0]
     assert drive.since(time.monotonic() - 0.2)[-1][1:] == pytest.approx((0.2, 0.1))

@@ -74,6 +74,8 @@ class BringupConfig:
     """Also run the recorder (:mod:`nav.nodes.recorder_node`), writing a rosbag2 bag into this new folder."""
     record_storage: str = ""
     """``mcap`` or ``sqlite3`` for ``record`` (empty: ``record.storage`` of bags.yaml)."""
+    params_file: str | Path | None = None
+    """A standard ROS params file (``<node>: ros__parameters: {...}``) given to every node (``--params-file``)."""
     fence: bool = True
     """With the simulator, run on ``sim_network`` of ros.yaml (a private domain, localhost only) unless ``env``
     names a ``ROS_DOMAIN_ID``; False: the environment's domain and discovery range."""
@@ -110,6 +112,8 @@ class BringupConfig:
                     raise ValueError("set the config file with BringupConfig.config, not node_params")
         if self.robot is not None:
             named_profile(self.robot)  # an unknown robot fails here, naming the known ones
+        if self.params_file is not None and not Path(self.params_file).is_file():
+            raise ValueError(f"--params-file {self.params_file}: no such file")
         if self.record is not None and Path(self.record).exists():
             raise ValueError(f"--record {self.record}: exists already; a recording never overwrites a bag")
 
@@ -250,6 +254,8 @@ class GraphProcesses:
             if spec.module == "nav.nodes.recorder_node":
                 params.update(record_params)
             argv = node_command(spec, self.ros_yaml, params, config.python)
+            if config.params_file is not None:  # after the -p of the graph: the robot's own values win
+                argv += ["--params-file", str(Path(config.params_file).resolve())]
             self.nodes[spec.name] = _Node(spec, argv, Path(self._beats.name) / f"{spec.name}.heartbeat")
 
     # ------------------------------------------------------------------ output
@@ -507,6 +513,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--config", default=DEFAULT_ROS_CONFIG, help="ros.yaml (path or name)")
     parser.add_argument(
+        "--params-file", default=None, help="a ROS params file (<node>: ros__parameters: ...) for every node"
+    )
+    parser.add_argument(
         "--domain", type=int, default=None, help="ROS_DOMAIN_ID of the graph (with --sim: default sim_network's)"
     )
     parser.add_argument(
@@ -563,6 +572,7 @@ def config_from_args(args: argparse.Namespace) -> BringupConfig:
         record_storage=args.storage,
         robot=args.robot,
         fence=not args.open,
+        params_file=args.params_file,
         env={} if args.domain is None else {"ROS_DOMAIN_ID": str(args.domain)},
     )
 

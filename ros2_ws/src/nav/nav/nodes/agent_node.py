@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -38,6 +39,7 @@ from geometry_msgs.msg import Twist
 from nav_msgs.msg import Odometry
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image, LaserScan, PointCloud2
 from std_msgs.msg import String
 
@@ -52,10 +54,12 @@ from nav.nodes.common import (
     run_node,
 )
 from nav.nodes.msgs import compressed_to_rgb, image_to_rgb, scan_to_arrays, twist
+from nav.nodes.params import declare_tunables, on_parameter_change
 from nav.runtime.agent import AgentCore, TickResult, Timeouts
 from nav.runtime.config import resolve_models_dir
 from nav.runtime.instruction_store import InstructionStore
 from nav.runtime.models import choose_variant, load_controllers
+from nav.runtime.tuning import agent_tunables, apply_agent
 from perception.camera import too_small
 from perception.errors import PerceptionError
 from perception.lidar import covered_scan, metadata_mismatch, unusable_scan
@@ -73,8 +77,13 @@ class AgentNode(Node):
         config = declare_config(self)
         self.config = config
         agent, topics = config.agent, config.topics
-        models_dir = resolve_models_dir(self.declare_parameter("models_dir", agent.models_dir).value)
-        variant = self.declare_parameter("variant", agent.variant).value
+        tunables = agent_tunables(agent, agent.variant, agent.models_dir)
+        declared = declare_tunables(self, tunables)
+        agent, _ = apply_agent(agent, {k: v for k, v in declared.items() if k != "variant"}, (), startup=True)
+        self.agent = agent
+        """The agent's config as tuned (params file, ``ros2 param set``)."""
+        models_dir = resolve_models_dir(declared["models_dir"])
+        variant = declared["variant"]
         self.period = 1.0 / agent.control_hz
 
         import torch
@@ -101,6 +110,7 @@ class AgentNode(Node):
             self.core = AgentCore(controllers, chosen, Timeouts.of_agent(agent))
             log = self.get_logger().warning if chosen != variant else self.get_logger().info
             log(f"loaded variants {sorted(controllers)} in {time.perf_counter() - t0:.1f} s; {why}")
+            self.set_parameters([Parameter("variant", value=chosen)])  # the parameter says what runs
 
         run_id = self.declare_parameter("run_id", "").value
         self._store = InstructionStore(run_id) if run_id else None
@@ -141,6 +151,7 @@ class AgentNode(Node):
         steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.create_timer(self.period, self._tick, clock=steady)
         self.create_timer(1.0, self._publish_diagnostics, clock=steady)
+        on_parameter_change(self, tunables, self._apply_parameters)
 
     # ------------------------------------------------------------------ inputs (edge conversions)
     def _on_image(self, msg: Image) -> None:
@@ -196,14 +207,14 @@ class AgentNode(Node):
 
     def _stamp(self, msg) -> float | None:  # type: ignore[no-untyped-def]
         """The message's header stamp (s), when stamps are judged (``agent.use_header_stamps``)."""
-        if not self.config.agent.use_header_stamps:
+        if not self.agent.use_header_stamps:
             return None
         return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
 
     def _stamp_now(self) -> float | None:
         """The present on the clock the stamps use: the ROS clock (``/clock`` under ``use_sim_time``; None before
         its first reading)."""
-        if not self.config.agent.use_header_stamps:
+        if not self.agent.use_header_stamps:
             return None
         now = self.get_clock().now().nanoseconds * 1e-9
         return now if now > 0.0 else None
@@ -238,6 +249,16 @@ class AgentNode(Node):
         else:
             self.get_logger().info(f"new instruction: {text!r}")
 
+    def _apply_parameters(self, changes: Mapping[str, Any]) -> None:
+        """``ros2 param set`` (see :mod:`nav.nodes.params`): timeouts and stamps at once, a variant at the next tick."""
+        if self.core is None:
+            raise ValueError(f"the agent runs no model ({self._startup_error}): nothing to tune")
+        agent, variant = apply_agent(self.agent, changes, tuple(self.variants.controllers))
+        if variant is not None and variant != self.core.variant:
+            self.core.request_variant(variant)
+        self.core.timeouts = Timeouts.of_agent(agent)
+        self.agent = agent
+
     def _on_variant(self, msg: String) -> None:
         if self.core is None:
             return
@@ -248,6 +269,7 @@ class AgentNode(Node):
             self.get_logger().error(f"variant switch refused: {exc}" + (f" (its files: {refused})" if refused else ""))
             return
         self.get_logger().info(f"switching to variant {msg.data.strip()!r} at the next tick")
+        self.set_parameters([Parameter("variant", value=msg.data.strip())])  # ros2 param get says it too
 
     # ------------------------------------------------------------------ control tick
     def _tick(self) -> None:

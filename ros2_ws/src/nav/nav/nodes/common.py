@@ -19,6 +19,7 @@ from types import FrameType
 
 import rclpy
 from rclpy.duration import Duration
+from rclpy.exceptions import InvalidParameterValueException
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.publisher import Publisher
@@ -101,8 +102,8 @@ def run_node(node_factory: Callable[[], Node], args: Sequence[str] | None = None
 
     On the way out the node's ``on_shutdown()`` (if it has one) runs while the context is still
     valid, then the node is destroyed and rclpy shut down. A second signal during shutdown falls
-    back to the default behaviour (exit). A config error while creating the node is printed as one
-    line and returns 2.
+    back to the default behaviour (exit). A config error or a bad parameter (a params file's value out of
+    its range) while creating the node is printed as one line and returns 2.
     """
     rclpy.init(args=list(args) if args is not None else None, signal_handler_options=SignalHandlerOptions.NO)
     stop = threading.Event()
@@ -115,8 +116,8 @@ def run_node(node_factory: Callable[[], Node], args: Sequence[str] | None = None
     try:
         try:
             node = node_factory()
-        except ConfigError as exc:  # a bad ros.yaml: one clear line, not a traceback
-            print(f"error: {exc}", file=sys.stderr, flush=True)
+        except (ConfigError, InvalidParameterValueException, ValueError) as exc:  # a bad ros.yaml or parameter:
+            print(f"error: {exc}", file=sys.stderr, flush=True)  # one clear line, not a traceback
             return 2
         executor = SingleThreadedExecutor()
         executor.add_node(node)

@@ -15,14 +15,18 @@ names another file)::
 * Logs why it stops, immediately on a change and every few seconds while it lasts.
 * Publishes diagnostic_msgs/DiagnosticArray on ``topics.diagnostics`` at 1 Hz.
 * Timeouts use ``time.monotonic()`` receipt times, never message stamps or ROS (sim) time.
+* ROS parameters (:func:`nav.runtime.tuning.mux_tunables`): the speed and acceleration limits (at most
+  ``robot.yaml``'s), each input's and lock's timeout, the guard's distances, sector and scan timeout;
+  ``ros2 param set /mux max_linear 0.2`` applies at the next decision, a bad value is refused with the reason.
 * On SIGINT/SIGTERM it publishes a zero Twist before exiting.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
+from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Twist
@@ -33,8 +37,10 @@ from std_msgs.msg import Bool
 
 from nav.nodes.common import COMMAND_QOS, EVENT_QOS, SENSOR_QOS, STATUS_QOS, declare_config, flush, run_node
 from nav.nodes.msgs import scan_to_arrays, twist, twist_to_cmd
+from nav.nodes.params import declare_tunables, on_parameter_change
 from nav.runtime.guard import CollisionGuard
 from nav.runtime.mux import CommandMux, Decision
+from nav.runtime.tuning import apply_mux, mux_tunables
 
 __all__ = ["MuxNode", "main"]
 
@@ -50,8 +56,14 @@ class MuxNode(Node):
         super().__init__("mux")
         config = declare_config(self)
         topics = config.topics
-        self.guard = CollisionGuard(config.guard) if config.guard.enabled else None
-        self.mux = CommandMux(config.mux, guard=self.guard)
+        self._ceiling = config.mux  # its limits are the robot profile's: tuned lower, never higher
+        tunables = mux_tunables(config.mux, config.guard, self._ceiling)
+        declared = declare_tunables(self, tunables)
+        mux_config, guard_config = apply_mux(config.mux, config.guard, declared, self._ceiling, startup=True)
+        self._guard_config = guard_config
+        self.guard = CollisionGuard(guard_config) if guard_config.enabled else None
+        self.mux = CommandMux(mux_config, guard=self.guard)
+        on_parameter_change(self, tunables, self._apply_parameters)
         self._decision = Decision(0.0, 0.0, "none", "starting", "timeout")
         self._selected: tuple[str, str] | None = None
         self._logged: tuple[str, str] | None = None
@@ -73,15 +85,23 @@ class MuxNode(Node):
             self.create_subscription(LaserScan, topics.scan, self._on_scan, SENSOR_QOS)
 
         steady = Clock(clock_type=ClockType.STEADY_TIME)
-        self._timer = self.create_timer(1.0 / config.mux.rate_hz, self._tick, clock=steady)
+        self._timer = self.create_timer(1.0 / mux_config.rate_hz, self._tick, clock=steady)
         self._diag_timer = self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics, clock=steady)
         inputs = ", ".join(
-            f"{s.name}<-{topics.resolve(s.topic)} (p{s.priority}, {s.timeout:g} s)" for s in config.mux.inputs
+            f"{s.name}<-{topics.resolve(s.topic)} (p{s.priority}, {s.timeout:g} s)" for s in mux_config.inputs
         )
         guard = "on" if self.guard is not None else "OFF"
-        self.get_logger().info(f"mux: {inputs} -> {topics.cmd_out} at {config.mux.rate_hz:g} Hz; guard {guard}")
+        self.get_logger().info(f"mux: {inputs} -> {topics.cmd_out} at {mux_config.rate_hz:g} Hz; guard {guard}")
 
     # -- callbacks ---------------------------------------------------------------------------------
+
+    def _apply_parameters(self, changes: Mapping[str, Any]) -> None:
+        """``ros2 param set`` (:mod:`nav.nodes.params`): limits and timeouts take effect at the next decision."""
+        mux_config, guard_config = apply_mux(self.mux.config, self._guard_config, changes, self._ceiling)
+        self.mux.reconfigure(mux_config)
+        if self.guard is not None:
+            self.guard.config = guard_config
+        self._guard_config = guard_config
 
     def _on_command(self, name: str, msg: Twist) -> None:
         now = time.monotonic()

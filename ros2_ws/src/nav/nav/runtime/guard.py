@@ -138,9 +138,9 @@ class CollisionGuard:
         self._nearest = {1: math.inf, -1: math.inf}
         """Nearest obstacle ahead (1) and behind (-1), from the lidar centre; NaN for a blind sector."""
         self._points = np.zeros((0, 2))
+        """Obstacle points of the latest scan near enough to matter for the sweep (robot frame, m)."""
         self._covered: str | None = None
         """Why the latest scan looks like a covered or failed lidar (nearly every beam "too close"), or None."""
-        """Obstacle points of the latest scan near enough to matter for the sweep (robot frame, m)."""
 
     def on_scan(
         self,

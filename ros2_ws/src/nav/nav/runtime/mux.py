@@ -165,6 +165,17 @@ class CommandMux:
         self._output = (0.0, 0.0)
         self._output_at: float | None = None
 
+    def reconfigure(self, config: MuxConfig) -> None:
+        """New limits and timeouts (``ros2 param set``) for the same inputs and locks; what each has heard is kept."""
+        same = {i.name: i.priority for i in config.inputs} == {n: s.spec.priority for n, s in self._inputs.items()}
+        if not same or {lk.name for lk in config.locks} != set(self._locks):
+            raise ValueError("a running mux keeps its inputs, their priorities and its locks; only limits change")
+        for spec in config.inputs:
+            self._inputs[spec.name].spec = spec
+        for lock in config.locks:
+            self._locks[lock.name].spec = lock
+        self.config = config
+
     # -- inputs ------------------------------------------------------------------------------------
 
     def on_command(self, input_name: str, linear: float, angular: float, now: float) -> bool:
