@@ -24,7 +24,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from configs.loader import CONFIG_DIR_ENV, derived_field, load
 from perception.lidar import ScanConventions
@@ -191,6 +191,9 @@ class RobotProfile:
     """The 3D lidar (``/points``)."""
     camera: CameraProfile
     """The camera (``/camera/image_raw``)."""
+    base_command: Literal["twist", "twist_stamped"] = "twist"
+    """The message the base takes on ``/cmd_vel``: ``geometry_msgs/Twist``, or ``TwistStamped`` (ros2_control's
+    diff_drive_controller on Jazzy)."""
 
     def __post_init__(self) -> None:
         _positive(self, "radius", "max_linear", "max_angular", "max_linear_accel", "max_angular_accel")

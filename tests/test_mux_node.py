@@ -524,3 +524,42 @@ def test_scan_image_and_stamp_parsing() -> None:
     stamp = seconds_to_stamp(12.9999999999)
     assert (stamp.sec, stamp.nanosec) == (13, 0)
     assert stamp_to_seconds(seconds_to_stamp(3.25)) == 3.25
+
+
+def test_a_base_that_takes_twist_stamped_gets_stamped_commands_in_its_frame(tmp_path: Path) -> None:
+    """robot.yaml ``base_command: twist_stamped`` (ros2_control's diff_drive_controller on Jazzy)."""
+    from geometry_msgs.msg import TwistStamped
+
+    domain = 225
+    (tmp_path / "ros.yaml").write_text(yaml.safe_dump(MUX_CONFIG), encoding="utf-8")
+    profile = tmp_path / "robot.yaml"
+    stamped = {**load_yaml(DEFAULT_ROBOT_PROFILE), **ROBOT, "base_command": "twist_stamped"}
+    profile.write_text(yaml.safe_dump(stamped), encoding="utf-8")
+    base = SpinningNode(domain, "stamped_base")
+    got: list[TwistStamped] = []
+    base.node.create_subscription(TwistStamped, TOPICS.cmd_out, got.append, QoSProfile(depth=10))
+    nav = base.node.create_publisher(Twist, TOPICS.cmd_nav, QoSProfile(depth=10))
+    scan = base.node.create_publisher(
+        LaserScan, TOPICS.scan, QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT)
+    )
+    env = {**ros_env(), "ROS_DOMAIN_ID": str(domain), ROBOT_PROFILE_ENV: str(profile)}
+    cmd = [sys.executable, "-m", "nav.nodes.mux_node", "--ros-args", "-p", f"config:={tmp_path / 'ros.yaml'}"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        msg = LaserScan(angle_min=-math.pi, angle_increment=2 * math.pi / 360, range_min=0.05, range_max=10.0)
+        msg.angle_max, msg.ranges = msg.angle_min + 359 * msg.angle_increment, CLEAR
+        deadline = time.monotonic() + 20.0
+        while not any(m.twist.linear.x == 0.2 for m in list(got)):
+            assert time.monotonic() < deadline and proc.poll() is None, f"{len(got)} stamped commands, none driving"
+            nav.publish(raw_twist(0.2, 0.1))
+            scan.publish(msg)
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=10)
+        time.sleep(0.3)  # the last command, delivered before the exit, taken by our executor
+        base.close()
+    last = got[-1]
+    assert last.header.frame_id == "base_link"
+    assert abs(last.header.stamp.sec + last.header.stamp.nanosec * 1e-9 - time.time()) < 5.0, "stamped now"
+    assert (last.twist.linear.x, last.twist.angular.z) == (0.0, 0.0), "the zero on the way out, stamped too"

@@ -18,15 +18,32 @@ DEFAULT_BAG_CONFIG = "bags.yaml"
 __all__ = ["DEFAULT_BAG_CONFIG", "BagConfig", "RecordConfig", "MaxAge", "RecordTopic", "TopicMap", "load_bag_config"]
 
 
+BASE_COMMAND = "base_command"
+BASE_COMMAND_TYPES = {"twist": "geometry_msgs/msg/Twist", "twist_stamped": "geometry_msgs/msg/TwistStamped"}
+"""The message type of each robot profile ``base_command``."""
+
+
 @dataclass(frozen=True)
 class RecordTopic:
     topic: str
     """A key of ``topics`` in ros.yaml (``cmd_nav``) or an absolute topic name (``/tf``)."""
     type: str
-    """ROS 2 message type, ``package/msg/Name``."""
+    """ROS 2 message type, ``package/msg/Name``, or ``base_command``: what the robot profile's base takes
+    (``geometry_msgs/msg/Twist`` or ``TwistStamped``)."""
     qos: Literal["sensor", "reliable", "latched"] = "reliable"
 
+    @property
+    def message_type(self) -> str:
+        """``type``, with ``base_command`` read from the robot profile."""
+        if self.type != BASE_COMMAND:
+            return self.type
+        from configs.robot import robot_profile
+
+        return BASE_COMMAND_TYPES[robot_profile().base_command]
+
     def __post_init__(self) -> None:
+        if self.type == BASE_COMMAND:
+            return
         parts = self.type.split("/")
         if len(parts) != 3 or parts[1] != "msg" or not all(parts):
             raise ValueError(f"record topic {self.topic}: type must look like package/msg/Name, got {self.type!r}")

@@ -16,6 +16,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import rclpy
@@ -27,6 +28,8 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, Joy, LaserScan
 from std_msgs.msg import Bool, String
 
+from configs.robot import robot_profile
+from nav.nodes.msgs import command_class, command_twist
 from nav.runtime.config import RosConfig
 
 __all__ = ["Diagnostic", "Output", "ScriptedRobot"]
@@ -115,7 +118,7 @@ class ScriptedRobot:
         self.lock = threading.Lock()
         self.outputs: list[Output] = []
         self.diagnostics: list[Diagnostic] = []
-        self.node.create_subscription(Twist, t.cmd_out, self._on_output, reliable)
+        self.node.create_subscription(command_class(robot_profile().base_command), t.cmd_out, self._on_output, reliable)
         self.node.create_subscription(DiagnosticArray, t.diagnostics, self._on_diagnostics, reliable)
 
         # The knobs (set from the suite's thread; read by the timer).
@@ -212,8 +215,9 @@ class ScriptedRobot:
         self.instruction_pub.publish(String(data=text))
 
     # ------------------------------------------------------------------ recording
-    def _on_output(self, msg: Twist) -> None:
-        out = Output(time.monotonic(), float(msg.linear.x), float(msg.angular.z))
+    def _on_output(self, msg: Any) -> None:
+        command = command_twist(msg)
+        out = Output(time.monotonic(), float(command.linear.x), float(command.angular.z))
         with self.lock:
             self.outputs.append(out)
 

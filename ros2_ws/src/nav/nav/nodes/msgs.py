@@ -8,12 +8,12 @@ The nodes call these on every message and hand the results to the pure cores (:m
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 from builtin_interfaces.msg import Time
-from geometry_msgs.msg import Twist
+from geometry_msgs.msg import Twist, TwistStamped
 from sensor_msgs.msg import CompressedImage, Image, LaserScan
 
 from perception.camera import decode_compressed, decode_image
@@ -62,6 +62,29 @@ def twist(linear: float = 0.0, angular: float = 0.0) -> Twist:
     msg.linear.x = float(linear)
     msg.angular.z = float(angular)
     return msg
+
+
+def command_class(kind: str) -> type:
+    """The base's command message class for the robot profile's ``base_command``: Twist or TwistStamped."""
+    return TwistStamped if kind == "twist_stamped" else Twist
+
+
+def command_msg(linear: float, angular: float, kind: str, stamp: Any = None, frame_id: str = "") -> Any:
+    """A command for the base (:func:`command_class`); a TwistStamped carries ``stamp`` (builtin_interfaces Time)
+    and ``frame_id`` (the base's frame)."""
+    msg = twist(linear, angular)
+    if kind != "twist_stamped":
+        return msg
+    stamped = TwistStamped(twist=msg)
+    if stamp is not None:
+        stamped.header.stamp = stamp
+    stamped.header.frame_id = frame_id
+    return stamped
+
+
+def command_twist(msg: Any) -> Twist:
+    """The Twist of a base command, stamped or not."""
+    return msg.twist if isinstance(msg, TwistStamped) else msg
 
 
 def _vec(v: object) -> tuple[float, float, float]:

@@ -9,7 +9,8 @@ names another file)::
 * Subscribes to every ``mux.inputs`` topic (geometry_msgs/Twist), every ``mux.locks`` topic and
   ``topics.estop`` / ``topics.estop_reset`` (std_msgs/Bool), and ``topics.scan``
   (sensor_msgs/LaserScan, best effort) when the guard is enabled.
-* Publishes geometry_msgs/Twist on ``topics.cmd_out`` at ``mux.rate_hz``, always: zero when no
+* Publishes geometry_msgs/Twist (or TwistStamped: ``base_command`` of ``robot.yaml``) on ``topics.cmd_out`` at
+  ``mux.rate_hz``, always: zero when no
   input may drive. It also publishes at once, between timer ticks, when the selected source or the
   stop state changes (a teleop override or an e-stop reaches the base within milliseconds).
 * Logs why it stops, immediately on a change and every few seconds while it lasts.
@@ -35,8 +36,9 @@ from rclpy.node import Node
 from sensor_msgs.msg import LaserScan
 from std_msgs.msg import Bool
 
+from configs.robot import robot_profile
 from nav.nodes.common import COMMAND_QOS, EVENT_QOS, SENSOR_QOS, STATUS_QOS, declare_config, flush, run_node
-from nav.nodes.msgs import scan_to_arrays, twist, twist_to_cmd
+from nav.nodes.msgs import command_class, command_msg, scan_to_arrays, twist_to_cmd
 from nav.nodes.params import declare_tunables, on_parameter_change
 from nav.runtime.guard import CollisionGuard
 from nav.runtime.mux import CommandMux, Decision
@@ -69,7 +71,9 @@ class MuxNode(Node):
         self._logged: tuple[str, str] | None = None
         self._logged_at = 0.0
 
-        self._out = self.create_publisher(Twist, topics.cmd_out, COMMAND_QOS)
+        self._base_command = robot_profile().base_command
+        self._base_frame = config.frames.base
+        self._out = self.create_publisher(command_class(self._base_command), topics.cmd_out, COMMAND_QOS)
         self._diagnostics = self.create_publisher(DiagnosticArray, topics.diagnostics, STATUS_QOS)
         for spec in config.mux.inputs:
             self.create_subscription(
@@ -152,9 +156,14 @@ class MuxNode(Node):
         selected = self.mux.select(now)
         self._selected = (selected.source, selected.code)
         decision = self.mux.decide(now)
-        self._out.publish(twist(decision.linear, decision.angular))
+        self._publish(decision.linear, decision.angular)
         self._report(decision, now)
         self._decision = decision
+
+    def _publish(self, linear: float, angular: float) -> None:
+        """To the base, as the robot profile's ``base_command`` says (Twist, or TwistStamped in ``frames.base``)."""
+        stamp = self.get_clock().now().to_msg() if self._base_command == "twist_stamped" else None
+        self._out.publish(command_msg(linear, angular, self._base_command, stamp, self._base_frame))
 
     def _report(self, decision: Decision, now: float) -> None:
         key = (decision.source, decision.code)
@@ -201,7 +210,7 @@ class MuxNode(Node):
         """Called by :func:`nav.nodes.common.run_node` on SIGINT/SIGTERM: stop the base, then go."""
         self._timer.cancel()
         self._diag_timer.cancel()
-        self._out.publish(twist(0.0, 0.0))
+        self._publish(0.0, 0.0)
         flush(self._out)
         self.get_logger().info("shutting down: published a zero command")
 

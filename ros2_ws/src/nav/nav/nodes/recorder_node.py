@@ -47,7 +47,7 @@ def message_class(msgtype: str) -> Any:
 
 def record_topics(topics: Topics, bag_config_path: str | Path = DEFAULT_BAG_CONFIG) -> list[tuple[str, str, str]]:
     """``(topic name, message type, qos kind)`` to record, topic keys resolved through ros.yaml."""
-    return [(topics.resolve(t.topic), t.type, t.qos) for t in load_bag_config(bag_config_path).record.topics]
+    return [(topics.resolve(t.topic), t.message_type, t.qos) for t in load_bag_config(bag_config_path).record.topics]
 
 
 class RecorderNode(Node):

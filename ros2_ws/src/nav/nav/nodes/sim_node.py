@@ -58,9 +58,10 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CompressedImage, Image, LaserScan, PointCloud2
 from std_msgs.msg import String
 
+from configs.robot import robot_profile
 from nav.nodes import sim_msgs
 from nav.nodes.common import EVENT_QOS, LATCHED_QOS, SENSOR_QOS
-from nav.nodes.msgs import twist
+from nav.nodes.msgs import command_class, command_twist, twist
 from nav.runtime.config import load_ros_config
 from nav.runtime.sim_session import SimNodeParams, SimSession
 
@@ -97,7 +98,8 @@ class SimNode(Node):
         self.pub_instruction = self.create_publisher(String, topics.instruction, LATCHED_QOS)
         self.pub_outcome = self.create_publisher(String, topics.outcome, LATCHED_QOS)
         self.pub_teacher = self.create_publisher(Twist, topics.teacher_cmd, EVENT_QOS)
-        self.create_subscription(Twist, topics.cmd_out, self._on_cmd, SENSOR_QOS)
+        # the simulated base takes what the robot profile's base takes (Twist or TwistStamped)
+        self.create_subscription(command_class(robot_profile().base_command), topics.cmd_out, self._on_cmd, SENSOR_QOS)
         self.pub_tf = None
         if sim_msgs.tf_available():
             self.pub_tf = self.create_publisher(sim_msgs.TFMessage, "/tf", TF_QOS)
@@ -136,8 +138,9 @@ class SimNode(Node):
         return SimNodeParams(config=config, **values)
 
     # ---------------------------------------------------------------- inputs
-    def _on_cmd(self, msg: Twist) -> None:
-        linear, angular = float(msg.linear.x), float(msg.angular.z)
+    def _on_cmd(self, msg: Any) -> None:
+        command = command_twist(msg)
+        linear, angular = float(command.linear.x), float(command.angular.z)
         if not (math.isfinite(linear) and math.isfinite(angular)):
             self.get_logger().warning("ignoring a non-finite command", throttle_duration_sec=5.0)
             return
