@@ -204,6 +204,26 @@ def test_mux_output_comes_at_its_rate_within_limits_and_odometry_arrives(graph: 
     assert op.mux_source(t0) == "navigation"
 
 
+def test_every_node_uses_only_the_topics_the_graph_declares_for_it(graph: Graph) -> None:
+    """graph.yaml's publishes / subscribes are what SROS2 permissions are made from (nav.graph.security): a node
+    that used a topic it does not declare would be denied it on a secured robot."""
+    from nav.graph.declaration import load_graph
+    from nav.graph.security import EVERY_NODE_PUBLISHES
+
+    node = graph.operator.node
+    undeclared = {}
+    for spec in load_graph().selected(sim=True):
+        published = {t for t, _ in node.get_publisher_names_and_types_by_node(spec.name, "/")}
+        subscribed = {t for t, _ in node.get_subscriber_names_and_types_by_node(spec.name, "/")}
+        assert published, f"{spec.name} not seen on the graph"
+        allowed_pub = {TOPICS.resolve(t) for t in (*spec.publishes, *EVERY_NODE_PUBLISHES)}
+        allowed_sub = {TOPICS.resolve(t) for t in spec.subscribes}
+        extra = sorted((published - allowed_pub) | (subscribed - allowed_sub))
+        if extra:
+            undeclared[spec.name] = extra
+    assert not undeclared, f"topics in use that configs/graph.yaml does not declare: {undeclared}"
+
+
 def test_teleop_reaches_the_output_within_100ms_and_overrides_navigation(graph: Graph) -> None:
     op, latencies = graph.operator, []
     for i in range(3):

@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nav.cli import bench, bringup, demo, eval_grounding, evaluate, experiment, faults, replay, teleop, train
+from nav.cli import bench, bringup, demo, eval_grounding, evaluate, experiment, faults, replay, security, teleop, train
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (demo, bringup, teleop, evaluate, eval_grounding, train, bench, experiment, replay, faults)
+COMMANDS = (demo, bringup, teleop, evaluate, eval_grounding, train, bench, experiment, replay, faults, security)
 """The command modules, in the order ``nav --help`` lists them."""
 
 

@@ -21,6 +21,10 @@ class NodeSpec:
     when: Literal["always", "sim", "robot"] = "always"
     respawn: bool = True
     remappings: tuple[tuple[str, str], ...] = ()
+    publishes: tuple[str, ...] = ()
+    """The topics it publishes: keys of ros.yaml ``topics`` or absolute names (its SROS2 permissions)."""
+    subscribes: tuple[str, ...] = ()
+    """The topics it subscribes to, likewise."""
     sim_time: bool = False
     """With the simulator, this node's ROS clock follows ``/clock`` (``use_sim_time``): it judges header stamps
     against simulated time, which falls behind the wall clock when the simulator runs slow."""

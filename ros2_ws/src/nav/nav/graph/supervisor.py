@@ -48,6 +48,7 @@ from configs.robot import ROBOT_PROFILE_ENV, named_profile
 from nav.graph.declaration import DEFAULT_GRAPH, Graph, NodeSpec, load_graph
 from nav.graph.liveness import HEARTBEAT_ENV, heartbeat_age
 from nav.graph.paths import resolve_config_path
+from nav.graph.security import enclave
 from nav.runtime.config import DEFAULT_ROS_CONFIG
 
 ParamValue = str | int | float | bool
@@ -76,6 +77,9 @@ class BringupConfig:
     """``mcap`` or ``sqlite3`` for ``record`` (empty: ``record.storage`` of bags.yaml)."""
     params_file: str | Path | None = None
     """A standard ROS params file (``<node>: ros__parameters: {...}``) given to every node (``--params-file``)."""
+    keystore: str | Path | None = None
+    """An SROS2 keystore (``nav security`` tells how to make one): every node runs in its enclave
+    ``/nav/<node>`` with security enforced (``ROS_SECURITY_ENABLE``, ``ROS_SECURITY_STRATEGY=Enforce``)."""
     fence: bool = True
     """With the simulator, run on ``sim_network`` of ros.yaml (a private domain, localhost only) unless ``env``
     names a ``ROS_DOMAIN_ID``; False: the environment's domain and discovery range."""
@@ -112,6 +116,8 @@ class BringupConfig:
                     raise ValueError("set the config file with BringupConfig.config, not node_params")
         if self.robot is not None:
             named_profile(self.robot)  # an unknown robot fails here, naming the known ones
+        if self.keystore is not None and not (Path(self.keystore) / "enclaves").is_dir():
+            raise ValueError(f"--keystore {self.keystore}: not an SROS2 keystore (no enclaves/); see nav security")
         if self.params_file is not None and not Path(self.params_file).is_file():
             raise ValueError(f"--params-file {self.params_file}: no such file")
         if self.record is not None and Path(self.record).exists():
@@ -242,6 +248,16 @@ class GraphProcesses:
         self.run_id = uuid.uuid4().hex[:12]
         """This run of the graph: a restarted agent takes back its instruction from the same run only."""
         self._network = config.network_env()
+        self.security_env = (
+            {}
+            if config.keystore is None
+            else {
+                "ROS_SECURITY_KEYSTORE": str(Path(config.keystore).resolve()),
+                "ROS_SECURITY_ENABLE": "true",
+                "ROS_SECURITY_STRATEGY": "Enforce",
+            }
+        )
+        """The SROS2 environment every node gets with ``keystore`` (empty without)."""
         for spec in self.specs:
             params: dict[str, ParamValue] = {}
             if spec.module == "nav.nodes.agent_node":
@@ -256,6 +272,8 @@ class GraphProcesses:
             argv = node_command(spec, self.ros_yaml, params, config.python)
             if config.params_file is not None:  # after the -p of the graph: the robot's own values win
                 argv += ["--params-file", str(Path(config.params_file).resolve())]
+            if config.keystore is not None:
+                argv += ["--enclave", enclave(spec.name)]
             self.nodes[spec.name] = _Node(spec, argv, Path(self._beats.name) / f"{spec.name}.heartbeat")
 
     # ------------------------------------------------------------------ output
@@ -310,7 +328,7 @@ class GraphProcesses:
 
     def _spawn(self, node: _Node) -> None:
         node.heartbeat.unlink(missing_ok=True)  # judged again from its first beat
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self._network, **self.config.env}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self._network, **self.security_env, **self.config.env}
         env[HEARTBEAT_ENV] = str(node.heartbeat)
         if self.config.robot is not None:
             env[ROBOT_PROFILE_ENV] = str(named_profile(self.config.robot))
@@ -516,6 +534,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--params-file", default=None, help="a ROS params file (<node>: ros__parameters: ...) for every node"
     )
     parser.add_argument(
+        "--keystore", default=None, help="SROS2 keystore: each node in its enclave /nav/<node>, security enforced"
+    )
+    parser.add_argument(
         "--domain", type=int, default=None, help="ROS_DOMAIN_ID of the graph (with --sim: default sim_network's)"
     )
     parser.add_argument(
@@ -573,6 +594,7 @@ def config_from_args(args: argparse.Namespace) -> BringupConfig:
         robot=args.robot,
         fence=not args.open,
         params_file=args.params_file,
+        keystore=args.keystore,
         env={} if args.domain is None else {"ROS_DOMAIN_ID": str(args.domain)},
     )
 
