@@ -58,12 +58,14 @@ def ros_env(domain: int) -> dict[str, str]:
 
 
 def start_agent(
-    models_dir: Path, log: Path, domain: int, variant: str = "small", run_id: str = ""
+    models_dir: Path, log: Path, domain: int, variant: str = "small", run_id: str = "", instruction: str = ""
 ) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "nav.nodes.agent_node", "--ros-args", "-r", "__node:=agent"]
     cmd += ["-p", f"models_dir:={models_dir}", "-p", f"variant:={variant}"]
     if run_id:
         cmd += ["-p", f"run_id:={run_id}"]
+    if instruction:
+        cmd += ["-p", f"instruction:='{instruction}'"]
     with log.open("ab") as sink:
         return subprocess.Popen(cmd, env=ros_env(domain), stdout=sink, stderr=subprocess.STDOUT)
 
@@ -292,6 +294,23 @@ def test_a_restarted_agent_takes_back_the_instruction_of_its_run(tmp_path: Path,
         proc = start_agent(models_dir, log, NO_MODEL_DOMAIN, run_id="run-b")  # a new run resumes nothing
         diag = robot.wait_diag(lambda d: True, since=time.monotonic(), timeout=STARTUP_TIMEOUT)
         assert diag is not None and diag.message.startswith("no instruction"), diag
+    finally:
+        rc = stop(proc)
+        robot.close()
+    assert rc == 0, log_text(log)
+
+
+def test_an_agent_started_with_an_instruction_drives_without_one_on_the_topic(tmp_path: Path) -> None:
+    """A robot's bringup with ``--instruction``: the agent's first goal, no publisher of the instruction topic."""
+    save_untrained(tmp_path / "models", "small")
+    log = tmp_path / "agent.log"
+    robot = Robot(NO_MODEL_DOMAIN)
+    robot.instruction = None  # nothing on the instruction topic
+    proc = start_agent(tmp_path / "models", log, NO_MODEL_DOMAIN, instruction=INSTRUCTION)
+    try:
+        wait_ready(robot, proc, log)
+        assert robot.wait_diag(is_driving, since=0.0, timeout=10.0), log_text(log)
+        assert f"new instruction: {INSTRUCTION!r}" in log_text(log)
     finally:
         rc = stop(proc)
         robot.close()

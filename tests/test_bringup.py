@@ -346,3 +346,13 @@ def test_a_simulated_graph_is_fenced_off_from_other_domains_and_other_machines(t
     assert any(f"ROS domain {network.domain_id}, this machine only" in line for line in lines), lines[:3]
     assert "/scan" in inside, "a tool on the fenced domain, on this machine, hears the simulator"
     assert not {"/scan", "/cmd_vel", "/camera/image_raw"} & outside, f"heard from domain 0: {sorted(outside)}"
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("sim", [True, False])
+def test_the_instruction_goes_to_the_simulator_or_on_a_robot_to_the_agent(sim: bool):
+    graph = GraphProcesses(BringupConfig(sim=sim, instruction="go to the red cube", liveness_timeout=0.0))
+    agent = " ".join(graph.nodes["agent"].argv)
+    assert ("instruction:='go to the red cube'" in agent) is not sim
+    if sim:
+        assert "instruction:='go to the red cube'" in " ".join(graph.nodes["sim"].argv)

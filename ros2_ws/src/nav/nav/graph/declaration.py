@@ -55,5 +55,16 @@ class Graph:
         return [n for n in self.nodes if n.runs(sim)]
 
 
+RECORDER = NodeSpec(
+    "recorder",
+    "recorder_node",
+    "nav.nodes.recorder_node",
+    "always",
+    respawn=False,
+    subscribes=(),  # the record topics of bags.yaml
+)
+"""The recorder, which runs beside the graph when asked (``nav bringup --record``, ``record:=`` of the launch file)."""
+
+
 def load_graph(path: str | Path = DEFAULT_GRAPH) -> Graph:
     return load(Graph, path)

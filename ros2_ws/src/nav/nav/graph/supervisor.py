@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from configs.robot import ROBOT_PROFILE_ENV, named_profile
-from nav.graph.declaration import DEFAULT_GRAPH, Graph, NodeSpec, load_graph
+from nav.graph.declaration import DEFAULT_GRAPH, RECORDER, Graph, NodeSpec, load_graph
 from nav.graph.liveness import HEARTBEAT_ENV, heartbeat_age
 from nav.graph.paths import resolve_config_path
 from nav.graph.security import enclave
@@ -60,7 +60,8 @@ class BringupConfig:
     sim: bool = False
     """Run the simulator in place of the robot (the nodes with ``when: sim``), else the robot's nodes."""
     instruction: str | None = None
-    """Given to the sim node as its ``instruction`` parameter (None: the sim node's default)."""
+    """The goal: the sim node's ``instruction`` parameter (None: its default); on a robot the agent's first
+    instruction (None: it waits for one on the instruction topic)."""
     config: str | Path = DEFAULT_ROS_CONFIG
     """ros.yaml (a path, or a name looked up by :func:`resolve_config_path`); every node gets it as ``config``."""
     graph: str | Path = DEFAULT_GRAPH
@@ -232,9 +233,7 @@ class GraphProcesses:
         self.specs = config.selected(load_graph(resolve_config_path(config.graph)))
         record_params: dict[str, ParamValue] = {}
         if config.record is not None:  # first, so that it hears the graph from its first message
-            self.specs.insert(
-                0, NodeSpec("recorder", "recorder_node", "nav.nodes.recorder_node", "always", respawn=False)
-            )
+            self.specs.insert(0, RECORDER)
             record_params = {"out": str(Path(config.record).resolve())}
             if config.record_storage:
                 record_params["storage"] = config.record_storage
@@ -262,6 +261,8 @@ class GraphProcesses:
             params: dict[str, ParamValue] = {}
             if spec.module == "nav.nodes.agent_node":
                 params["run_id"] = self.run_id
+                if not config.sim and config.instruction is not None:  # on a robot, the agent's first goal
+                    params["instruction"] = config.instruction
             if spec.uses_sim_time(config.sim):
                 params["use_sim_time"] = True
             if spec.module == "nav.nodes.sim_node" and config.instruction is not None:
@@ -527,7 +528,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``nav bringup`` options (for ``nav.cli``)."""
     parser.add_argument("--sim", action="store_true", help="run the simulator in place of the robot")
     parser.add_argument(
-        "--instruction", default=None, help="for the simulator (default: task.default_instruction of sim.yaml)"
+        "--instruction",
+        default=None,
+        help="the goal: the simulator's (default: sim.yaml task.default_instruction), or on a robot the agent's first",
     )
     parser.add_argument("--config", default=DEFAULT_ROS_CONFIG, help="ros.yaml (path or name)")
     parser.add_argument(

@@ -113,11 +113,13 @@ class AgentNode(Node):
             self.set_parameters([Parameter("variant", value=chosen)])  # the parameter says what runs
 
         run_id = self.declare_parameter("run_id", "").value
+        first = self.declare_parameter("instruction", "").value  # the first goal (a robot's bringup), or none
         self._store = InstructionStore(run_id) if run_id else None
-        if self.core is not None and self._store is not None:
-            kept = self._store.load()
-            if kept is not None:
-                self._take_instruction(kept, resumed=True)
+        kept = self._store.load() if self.core is not None and self._store is not None else None
+        if kept is not None:  # a restart: the latest instruction of this run, not the first
+            self._take_instruction(kept, resumed=True)
+        elif first:
+            self._take_instruction(first)
 
         self._scan_metadata: str | None = None
         """What does not fit in the scans' metadata (read by angle_increment), for the log and the diagnostics."""
