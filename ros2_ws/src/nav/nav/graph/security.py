@@ -70,6 +70,12 @@ def grants(graph: Graph, topics: Topics, sim: bool, extra: Sequence[NodeSpec] = 
     return out
 
 
+def _root(schema: str) -> ET.Element:
+    """A DDS-Security document's ``<dds>`` element, naming its schema."""
+    xsi = "http://www.w3.org/2001/XMLSchema-instance"
+    return ET.Element("dds", {"xmlns:xsi": xsi, "xsi:noNamespaceSchemaLocation": schema})
+
+
 def _domains(parent: ET.Element, domain_id: int) -> None:
     ET.SubElement(ET.SubElement(parent, "domains"), "id").text = str(domain_id)
 
@@ -81,8 +87,7 @@ def _document(root: ET.Element) -> str:
 
 def permissions_xml(grant: Grant, domain_id: int, now: dt.datetime) -> str:
     """The DDS-Security permissions document of one enclave (default DENY)."""
-    root = ET.Element("dds", {"xmlns:xsi": "http://www.w3.org/2001/XMLSchema-instance",
-                              "xsi:noNamespaceSchemaLocation": PERMISSIONS_XSD})  # fmt: skip
+    root = _root(PERMISSIONS_XSD)
     element = ET.SubElement(ET.SubElement(root, "permissions"), "grant", {"name": grant.enclave})
     ET.SubElement(element, "subject_name").text = f"CN={grant.enclave}"
     validity = ET.SubElement(element, "validity")
@@ -101,8 +106,7 @@ def permissions_xml(grant: Grant, domain_id: int, now: dt.datetime) -> str:
 
 def governance_xml(domain_id: int) -> str:
     """Join access control, encrypted discovery, liveliness and data, access control on every topic."""
-    root = ET.Element("dds", {"xmlns:xsi": "http://www.w3.org/2001/XMLSchema-instance",
-                              "xsi:noNamespaceSchemaLocation": GOVERNANCE_XSD})  # fmt: skip
+    root = _root(GOVERNANCE_XSD)
     rule = ET.SubElement(ET.SubElement(root, "domain_access_rules"), "domain_rule")
     _domains(rule, domain_id)
     for tag, text in (

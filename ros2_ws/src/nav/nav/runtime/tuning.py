@@ -66,10 +66,15 @@ def mux_tunables(mux: MuxConfig, guard: GuardConfig, ceiling: MuxConfig) -> list
         for i in mux.inputs
     ]
     out += [
-        Tunable(f"locks.{lk.name}.timeout", lk.timeout, f"s: lock {lk.name} engages after this silence", 0.01,
-                LONGEST_TIMEOUT_S)
+        Tunable(
+            f"locks.{lk.name}.timeout",
+            lk.timeout,
+            f"s: lock {lk.name} engages after this silence",
+            0.01,
+            LONGEST_TIMEOUT_S,
+        )
         for lk in mux.locks
-    ]  # fmt: skip
+    ]
     out.append(Tunable("guard.enabled", guard.enabled, "the lidar collision guard", read_only=True))
     out += [Tunable(f"guard.{n}", getattr(guard, n), d, lo, hi) for n, (d, lo, hi) in _GUARD.items()]
     return out
