@@ -432,6 +432,8 @@ def test_a_named_profile_is_found_by_name_and_an_unknown_one_lists_the_names(tmp
     burger = load_robot_profile(named_profile("turtlebot3"))
     assert (burger.max_linear, burger.max_angular, burger.lidar.range_max) == (0.22, 2.84, 3.5)
     assert (burger.lidar.mount.x, burger.lidar.readings.zero) == (-0.032, "no_return")
+    tb4 = load_robot_profile(named_profile("turtlebot4"))
+    assert (tb4.max_linear, tb4.lidar.range_max, tb4.lidar.mount.yaw_deg) == (0.31, 12.0, 90.0)
     with pytest.raises(ValueError, match=r"no robot profile 'roomba': not a file, and not one of .*turtlebot3"):
         named_profile("roomba")
     own = tmp_path / "robots" / "turtlebot3.yaml"  # a robot's own copy in $NAV_CONFIG_DIR comes first
