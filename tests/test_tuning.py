@@ -67,3 +67,14 @@ def test_the_agent_switches_only_to_a_loaded_variant_and_takes_timeouts_at_once(
     agent, _ = apply_agent(ROS.agent, {"control_hz": 20.0}, (), startup=True)  # a params file's value at start-up
     assert agent.control_hz == 20.0
     assert {t.name for t in agent_tunables(ROS.agent, "small", "models")} >= {"variant", "camera_timeout"}
+
+
+def test_the_joystick_may_be_tuned_slower_than_the_robot_never_faster():
+    from configs.robot import robot_profile
+    from nav.runtime.tuning import apply_teleop, teleop_tunables
+
+    teleop = apply_teleop(ROS.teleop, {"max_linear": 0.1, "joy_deadman_button": 5})
+    assert (teleop.max_linear, teleop.joy_deadman_button) == (0.1, 5)
+    with pytest.raises(ValueError, match="max_linear: .* above its maximum"):
+        apply_teleop(ROS.teleop, {"max_linear": robot_profile().max_linear + 0.1})
+    assert {t.name for t in teleop_tunables(ROS.teleop)} >= {"max_linear", "joy_linear_axis"}

@@ -14,7 +14,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from geometry_msgs.msg import Twist
 from rclpy.node import Node
@@ -22,7 +23,9 @@ from sensor_msgs.msg import Joy
 
 from nav.nodes.common import COMMAND_QOS, SENSOR_QOS, declare_config, flush, run_node
 from nav.nodes.msgs import twist
+from nav.nodes.params import declare_tunables, on_parameter_change
 from nav.runtime.teleop import joy_to_cmd
+from nav.runtime.tuning import apply_teleop, teleop_tunables
 
 __all__ = ["JoyTeleopNode", "main"]
 
@@ -31,7 +34,8 @@ class JoyTeleopNode(Node):
     def __init__(self) -> None:
         super().__init__("joy_teleop")
         config = declare_config(self)
-        self.teleop = config.teleop
+        tunables = teleop_tunables(config.teleop)
+        self.teleop = apply_teleop(config.teleop, declare_tunables(self, tunables), startup=True)
         self._held = False
         self._pub = self.create_publisher(Twist, config.topics.cmd_teleop, COMMAND_QOS)
         self.create_subscription(Joy, config.topics.joy, self._on_joy, SENSOR_QOS)
@@ -41,6 +45,11 @@ class JoyTeleopNode(Node):
             f"joy teleop: {config.topics.joy} -> {config.topics.cmd_teleop}, hold button "
             f"{self.teleop.joy_deadman_button} to drive"
         )
+        on_parameter_change(self, tunables, self._apply_parameters)
+
+    def _apply_parameters(self, changes: Mapping[str, Any]) -> None:
+        """``ros2 param set /joy_teleop max_linear 0.2``: from the next joystick message."""
+        self.teleop = apply_teleop(self.teleop, changes)
 
     def _on_joy(self, msg: Joy) -> None:
         command = joy_to_cmd(msg.axes, msg.buttons, self.teleop)

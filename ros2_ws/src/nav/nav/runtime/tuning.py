@@ -15,10 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from nav.runtime.config import AgentConfig, MuxConfig
+from configs.robot import robot_profile
+from nav.runtime.config import AgentConfig, MuxConfig, TeleopConfig
 from nav.runtime.guard import GuardConfig
 
-__all__ = ["Tunable", "agent_tunables", "apply_agent", "apply_mux", "mux_tunables"]
+__all__ = ["Tunable", "agent_tunables", "apply_agent", "apply_mux", "apply_teleop", "mux_tunables", "teleop_tunables"]
 
 Value = bool | int | float | str
 LONGEST_TIMEOUT_S = 60.0
@@ -145,6 +146,30 @@ def apply_agent(
         else:
             fields[name] = value
     return _replace(agent, "agent", **fields), variant
+
+
+def teleop_tunables(teleop: TeleopConfig) -> list[Tunable]:
+    """The joystick teleop node's parameters: its speeds (at most the robot profile's) and its stick layout."""
+    profile = robot_profile()
+    return [
+        Tunable("max_linear", teleop.max_linear, "m/s at full stick; at most robot.yaml's", 1e-6, profile.max_linear),
+        Tunable(
+            "max_angular", teleop.max_angular, "rad/s at full stick; at most robot.yaml's", 1e-6, profile.max_angular
+        ),
+        Tunable("joy_deadman_button", teleop.joy_deadman_button, "the button held to drive", 0, 63),
+        Tunable("joy_linear_axis", teleop.joy_linear_axis, "the axis that drives forward (stick up = +1)", 0, 63),
+        Tunable("joy_angular_axis", teleop.joy_angular_axis, "the axis that turns (stick left = +1)", 0, 63),
+    ]
+
+
+def apply_teleop(teleop: TeleopConfig, changes: Mapping[str, Any], startup: bool = False) -> TeleopConfig:
+    """The teleop config with ``changes`` applied; ValueError names a bad value."""
+    known = {t.name: t for t in teleop_tunables(teleop)}
+    for name, value in changes.items():
+        if name not in known:
+            raise ValueError(f"{name}: not a parameter of the joystick teleop (they are: {', '.join(known)})")
+        _check(known[name], value, startup)
+    return _replace(teleop, "teleop", **changes)
 
 
 def _check(tunable: Tunable, value: Any, startup: bool) -> None:
