@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import SetParametersResult
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
 from std_msgs.msg import String
 
@@ -44,11 +44,15 @@ class ResourceMonitorNode(Node):
         super().__init__("resource_monitor")
         config = declare_config(self)
         topics = config.topics
-        path = self.declare_parameter("monitor_config", "").value or DEFAULT_MONITOR_CONFIG
+        fixed = ParameterDescriptor(read_only=True, description="monitor.yaml path (empty: configs/monitor.yaml)")
+        path = self.declare_parameter("monitor_config", "", fixed).value or DEFAULT_MONITOR_CONFIG
         monitor_config = load_monitor_config(path)
         node_config = load_monitor_node_config(path)
 
-        models_dir = resolve_models_dir(self.declare_parameter("models_dir", config.agent.models_dir).value)
+        where = ParameterDescriptor(
+            read_only=True, description="the agent's models folder: the variants to choose from"
+        )
+        models_dir = resolve_models_dir(self.declare_parameter("models_dir", config.agent.models_dir, where).value)
         available = tuple(v for v in monitor_config.ladder if (Path(models_dir) / v / "manifest.json").exists())
         self.monitor: VariantMonitor | None = None
         self._problem = ""
@@ -59,7 +63,8 @@ class ResourceMonitorNode(Node):
             self._problem = f"no model files under {models_dir}: nothing to choose from"
             self.get_logger().error(self._problem)
         self.add_on_set_parameters_callback(self._on_parameters)
-        pin = self.declare_parameter("pin", node_config.pin).value
+        pinned = ParameterDescriptor(description="run this variant only (empty: choose by the tick times)")
+        pin = self.declare_parameter("pin", node_config.pin, pinned).value
         if pin and self.monitor is not None:
             self.monitor.set_pin(pin)  # a bad pin at start-up is a configuration error: fail loudly
 

@@ -119,21 +119,30 @@ class SimNode(Node):
         self.publish_sensors()
 
     def _read_params(self) -> SimNodeParams:
-        number = ParameterDescriptor(dynamic_typing=True)  # 10 and 10.0 both read as a number
         config = str(self.declare_parameter("config", "ros.yaml").value)
         defaults = load_ros_config(config).sim_node
+
+        def read(name: str, default: Any, description: str) -> Any:
+            """A start-up parameter (read-only: a new world needs a new node), described for ``ros2 param describe``;
+            numbers accept 10 and 10.0 alike."""
+            number = isinstance(default, (int, float)) and not isinstance(default, bool)
+            descriptor = ParameterDescriptor(description=description, read_only=True, dynamic_typing=number)
+            return self.declare_parameter(name, default, descriptor).value
+
         values = {
-            "sim_config": str(self.declare_parameter("sim_config", "").value),
-            "instruction": str(self.declare_parameter("instruction", "").value),
-            "goal": str(self.declare_parameter("goal", "").value),
-            "world_seed": int(self.declare_parameter("world_seed", defaults.world_seed, number).value),
-            "seed": int(self.declare_parameter("seed", 0, number).value),
-            "artifacts_dir": str(self.declare_parameter("artifacts_dir", "").value),
-            "rate_hz": float(self.declare_parameter("rate_hz", defaults.rate_hz, number).value),
-            "real_time": bool(self.declare_parameter("real_time", defaults.real_time).value),
-            "publish_points": bool(self.declare_parameter("publish_points", defaults.publish_points).value),
-            "cmd_timeout": float(self.declare_parameter("cmd_timeout", defaults.cmd_timeout, number).value),
-            "start_on_motion": bool(self.declare_parameter("start_on_motion", defaults.start_on_motion).value),
+            "sim_config": str(read("sim_config", "", "sim.yaml path (empty: beside config, else configs/sim.yaml)")),
+            "instruction": str(read("instruction", "", "what the robot is asked (empty: task.default_instruction)")),
+            "goal": str(read("goal", "", "the object meant, '<colour> <shape>' (empty: read from the instruction)")),
+            "world_seed": int(read("world_seed", defaults.world_seed, "the world (-1: the first holding the goal)")),
+            "seed": int(read("seed", 0, "episode seed: start pose, sensor noise")),
+            "artifacts_dir": str(read("artifacts_dir", "", "folder for camera.mp4, trajectory.png, metrics.json")),
+            "rate_hz": float(read("rate_hz", defaults.rate_hz, "control steps per second of simulated time")),
+            "real_time": bool(read("real_time", defaults.real_time, "pace simulated time with the wall clock")),
+            "publish_points": bool(read("publish_points", defaults.publish_points, "publish the 3D point cloud")),
+            "cmd_timeout": float(read("cmd_timeout", defaults.cmd_timeout, "s: an older command stops the base")),
+            "start_on_motion": bool(
+                read("start_on_motion", defaults.start_on_motion, "the world waits, frozen, for the first command")
+            ),
         }
         return SimNodeParams(config=config, **values)
 
