@@ -32,6 +32,7 @@ from perception.errors import InstructionError
 from sim.config import SimConfig, load_sim_config
 from sim.env import make_env
 from sim.metrics import EpisodeResult, summarize
+from sim.perturb import parse_perturbations
 from sim.rollout import Controller, run_episode
 
 WorldSplit = Literal["train", "unseen"]
@@ -102,8 +103,13 @@ class EvalTableConfig:
     models_dir: Path | None = None
     torch_threads: int = 1
     """Threads per worker for model inference (workers x threads should not exceed the cores)."""
+    perturbations: tuple[str, ...] = ()
+    """``name[=strength]`` items of :data:`sim.perturb.PERTURBATIONS` applied to every episode (none: clean)."""
 
     def __post_init__(self) -> None:
+        from sim.perturb import parse_perturbations
+
+        parse_perturbations(self.perturbations)
         if self.split not in SPLITS:
             raise ValueError(f"unknown split {self.split!r}; known: {sorted(SPLITS)}")
         if self.episodes < 1 or self.workers < 1:
@@ -245,6 +251,8 @@ def evaluate_controller(
     (one: in this process). With a split of several phrasings the row's ``controller`` names the phrasing."""
     episodes = config.episode_config(phrasing)
     sim_cfg = split_config(sim or load_sim_config(), episodes.world_split, episodes.instruction_split)
+    if config.perturbations:
+        sim_cfg = sim_cfg.replace(perturbations=config.perturbations)
     seeds = episodes.seeds
     root = Path(config.models_dir) if config.models_dir is not None else models_dir()
     chunks = [seeds[i :: config.workers] for i in range(config.workers) if seeds[i :: config.workers]]
@@ -260,6 +268,7 @@ def evaluate_controller(
     summary.update(
         controller=name if len(config.phrasings) == 1 else f"{name} ({episodes.instruction_split})",
         phrasing=episodes.instruction_split,
+        perturbations=",".join(str(q) for q in parse_perturbations(sim_cfg.perturbations)) or "clean",
         latency_ms_p50=round(float(np.percentile(latencies, 50)), 3),
         latency_ms_p99=round(float(np.percentile(latencies, 99)), 3),
     )
@@ -269,6 +278,37 @@ def evaluate_controller(
 def evaluate_table(config: EvalTableConfig, sim: SimConfig | None = None) -> list[dict[str, Any]]:
     """:func:`evaluate_controller` rows of every controller of ``config``, for each of the split's phrasings."""
     return [evaluate_controller(n, config, sim, p) for n in config.controllers for p in config.phrasings]
+
+
+def robustness_rows(config: EvalTableConfig, sim: SimConfig | None = None, log: Any = None) -> list[dict[str, Any]]:
+    """``nav eval --robustness``: each controller clean, then under every perturbation at its default strength,
+    on the same seeded episodes."""
+    from sim.perturb import PERTURBATIONS
+
+    rows = []
+    for name in config.controllers:
+        for perturbation in ("", *PERTURBATIONS):
+            case = dataclasses.replace(config, perturbations=(perturbation,) if perturbation else ())
+            if log is not None:
+                log(f"eval: {name}, {perturbation or 'clean'}, {config.episodes} {config.split} episodes")
+            rows.append(evaluate_controller(name, case, sim))
+    return rows
+
+
+def format_robustness(rows: Sequence[dict[str, Any]]) -> str:
+    """Markdown table of :func:`robustness_rows`: each perturbation's row beside its controller's clean one."""
+    clean = {r["controller"]: r["success_rate"] for r in rows if r["perturbations"] == "clean"}
+    lines = [
+        "| controller | perturbation | success | change | SPL | collisions |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        change = r["success_rate"] - clean.get(r["controller"], r["success_rate"])
+        lines.append(
+            f"| {r['controller']} | {r['perturbations']} | {r['success_rate']:.3f} | {change:+.3f} | {r['spl']:.3f} | "
+            f"{r['collision_rate']:.3f} |"
+        )
+    return "\n".join(lines)
 
 
 def format_rows(rows: Sequence[dict[str, Any]], split: str) -> str:

@@ -300,6 +300,14 @@ class SimConfig:
     lidar3d: Lidar3DConfig = field(default_factory=Lidar3DConfig)
     odometry: OdometryConfig = field(default_factory=OdometryConfig)
     task: TaskConfig = field(default_factory=TaskConfig)
+    perturbations: tuple[str, ...] = ()
+    """``name`` or ``name=strength`` items of :data:`sim.perturb.PERTURBATIONS` applied to every episode (none by
+    default); ``nav eval --perturb`` sets them."""
+
+    def __post_init__(self) -> None:
+        from sim.perturb import parse_perturbations
+
+        parse_perturbations(self.perturbations)  # an unknown name or a strength out of range fails here
 
     def replace(self, **sections: Any) -> SimConfig:
         """A copy with whole sections replaced (e.g. ``cfg.replace(task=...)``)."""

@@ -383,4 +383,9 @@ def make_env(config: SimConfig | None = None, **kwargs: Any) -> gym.Env:
     """``gym.make`` the registered env with the episode limit of ``config`` (or the default config)."""
     register_env()
     cfg = config if config is not None else load_sim_config()
-    return gym.make(ENV_ID, config=cfg, max_episode_steps=cfg.task.max_episode_steps, **kwargs)
+    env = gym.make(ENV_ID, config=cfg, max_episode_steps=cfg.task.max_episode_steps, **kwargs)
+    if cfg.perturbations:  # sim.perturb: what the robot senses and how its base obeys, perturbed
+        from sim.perturb import PerturbedEnv, parse_perturbations
+
+        env = PerturbedEnv(env, parse_perturbations(cfg.perturbations))
+    return env

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -34,6 +35,8 @@ class Camera:
             fov=config.fov_deg, aspect=config.width / config.height, nearVal=config.near, farVal=config.far
         )
         self._pitch = math.radians(config.pitch_deg)
+        self.light: dict[str, Any] | None = None
+        """TinyRenderer light arguments (``lightDirection``, ``lightAmbientCoeff``...); None: PyBullet's own."""
 
     def view_matrix(self, pose: Pose2D) -> list[float]:
         c = self.config
@@ -52,6 +55,7 @@ class Camera:
             projectionMatrix=self.projection,
             renderer=p.ER_TINY_RENDERER,
             physicsClientId=self.client,
+            **(self.light or {}),
         )
         rgb = np.asarray(rgba, dtype=np.uint8).reshape(c.height, c.width, 4)[:, :, :3].copy()
         segmentation = np.asarray(seg, dtype=np.int32).reshape(c.height, c.width)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nav.cli.common import add_command, log_for, options, print_json
+from nav.cli.common import add_command, fail, log_for, options, print_json
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,6 +36,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ev.add_argument("--seed", type=int)
     ev.add_argument("--workers", type=int, help="processes the episodes are spread over")
     ev.add_argument("--no-baselines", action="store_true", help="evaluate the variant alone")
+    ev.add_argument(
+        "--perturb",
+        action="append",
+        dest="perturbations",
+        metavar="NAME[=S],...",
+        help="perturb every episode (sim.perturb: camera_noise, lidar_short=3.5, latency=0.2, slip, ...)",
+    )
+    ev.add_argument(
+        "--robustness", action="store_true", help="each controller clean, then under every perturbation at its default"
+    )
     ev.add_argument("--json", action="store_true", help="end with one line of JSON (progress goes to stderr)")
 
 
@@ -61,9 +71,21 @@ def run_eval(args: argparse.Namespace) -> int:
     else:
         variants = [c for c in EvalTableConfig().controllers if c not in REFERENCE_CONTROLLERS]
     baselines = [] if getattr(args, "no_baselines", False) else [c for c in REFERENCE_CONTROLLERS if c not in variants]
-    config = EvalTableConfig(
-        controllers=tuple(variants + baselines), **options(args, "split", "episodes", "seed", "workers", "models_dir")
-    )
+    given = options(args, "split", "episodes", "seed", "workers", "models_dir")
+    if hasattr(args, "perturbations"):
+        given["perturbations"] = tuple(i.strip() for item in args.perturbations for i in item.split(",") if i.strip())
+    try:
+        config = EvalTableConfig(controllers=tuple(variants + baselines), **given)
+    except ValueError as exc:
+        return fail(args, exc, 2)
+    if getattr(args, "robustness", False):
+        from policy.evaluation import format_robustness, robustness_rows
+
+        rows = robustness_rows(config, log=log)
+        log(format_robustness(rows))
+        if getattr(args, "json", False):
+            print_json({"split": config.split, "seed": config.seed, "episodes": config.episodes, "table": rows})
+        return 0
     rows = []
     for name in config.controllers:
         for phrasing in config.phrasings:

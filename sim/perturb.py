@@ -1,0 +1,270 @@
+"""Perturbations of what the robot senses and how its base obeys, each named, with a strength, seeded.
+
+``nav eval --perturb camera_noise,latency=0.3`` and the ``perturbations`` of a :class:`sim.config.SimConfig`
+(empty by default: off) wrap the env in :class:`PerturbedEnv`. A perturbation's random draws come from
+its own generator, seeded by the episode's seed (and the perturbation's name), so an episode is the same
+episode with and without it, and the same perturbed episode every time. Kinds:
+
+- **camera**: ``camera_noise`` (pixel noise, std of 0..255), ``camera_blur`` (Gaussian, sigma in px),
+  ``exposure`` (gain: below 1 darker), ``white_balance`` (red up and blue down by this fraction),
+  ``frame_rate`` (a new frame every N steps), ``jpeg`` (JPEG quality 1..100);
+- **appearance** (drawn per episode): ``colours`` (floor, walls and obstacles recoloured, up to this
+  fraction of the range per channel), ``light`` (light direction and this much dimmer or brighter),
+  ``target_hue`` (the target's hue turned up to this many degrees, within its colour name);
+- **lidar**: ``lidar_noise`` (range noise, std in m), ``lidar_dropout`` (this fraction of rays read as a
+  driver reports a failed ray: ``0.0``, NaN or inf), ``lidar_short`` (``range_max`` in m; beyond it ``0.0``,
+  as a TurtleBot3's LDS reports no return), ``lidar_beams`` (every Nth ray kept, its neighbours read as
+  it: a coarser lidar), ``scan_rate`` (a new scan every N steps);
+- **timing**: ``latency`` (s: each command acts this much later, in whole control steps), ``stale``
+  (this fraction of steps repeat the previous observation);
+- **base**: ``slip`` (up to this fraction of each command lost), ``top_speed`` (this fraction of the
+  top speed reached), ``wheel_asymmetry`` (a turn of this many rad/s per m/s driven).
+"""
+
+from __future__ import annotations
+
+import colorsys
+import math
+import zlib
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+import cv2
+import gymnasium as gym
+import numpy as np
+import pybullet as p
+
+if TYPE_CHECKING:
+    from sim.env import LangNavEnv
+
+__all__ = ["PERTURBATIONS", "Perturbation", "PerturbedEnv", "parse_perturbations"]
+
+
+@dataclass(frozen=True)
+class Kind:
+    kind: str
+    default: float
+    minimum: float
+    maximum: float
+    what: str
+
+
+PERTURBATIONS: dict[str, Kind] = {
+    "camera_noise": Kind("camera", 12.0, 0.0, 128.0, "pixel noise, std of 0..255"),
+    "camera_blur": Kind("camera", 1.5, 0.0, 10.0, "Gaussian blur, sigma in px"),
+    "exposure": Kind("camera", 0.6, 0.05, 4.0, "brightness gain"),
+    "white_balance": Kind("camera", 0.2, 0.0, 0.9, "red up, blue down by this fraction"),
+    "frame_rate": Kind("camera", 2.0, 1.0, 20.0, "a new frame every N steps"),
+    "jpeg": Kind("camera", 30.0, 1.0, 100.0, "JPEG quality"),
+    "colours": Kind("appearance", 0.5, 0.0, 1.0, "floor, walls, obstacles recoloured by up to this fraction"),
+    "light": Kind("appearance", 0.5, 0.0, 0.9, "light turned and this much dimmer or brighter"),
+    "target_hue": Kind("appearance", 10.0, 0.0, 30.0, "target hue turned by up to this many degrees"),
+    "lidar_noise": Kind("lidar", 0.03, 0.0, 1.0, "range noise, std in m"),
+    "lidar_dropout": Kind("lidar", 0.1, 0.0, 1.0, "fraction of rays read 0.0, NaN or inf"),
+    "lidar_short": Kind("lidar", 3.5, 0.2, 100.0, "range_max in m, 0.0 beyond"),
+    "lidar_beams": Kind("lidar", 4.0, 1.0, 60.0, "every Nth ray kept"),
+    "scan_rate": Kind("lidar", 2.0, 1.0, 20.0, "a new scan every N steps"),
+    "latency": Kind("timing", 0.2, 0.0, 2.0, "s each command acts late"),
+    "stale": Kind("timing", 0.1, 0.0, 1.0, "fraction of steps repeating the previous observation"),
+    "slip": Kind("base", 0.15, 0.0, 0.9, "up to this fraction of each command lost"),
+    "top_speed": Kind("base", 0.6, 0.05, 1.0, "fraction of the top speed reached"),
+    "wheel_asymmetry": Kind("base", 0.1, -2.0, 2.0, "rad/s of turn per m/s driven"),
+}
+"""Every perturbation: its kind, default strength, the strengths it accepts, and what the strength is."""
+
+
+@dataclass(frozen=True)
+class Perturbation:
+    name: str
+    strength: float
+
+    def __post_init__(self) -> None:
+        kind = PERTURBATIONS.get(self.name)
+        if kind is None:
+            raise ValueError(f"unknown perturbation {self.name!r}; known: {', '.join(PERTURBATIONS)}")
+        if not (math.isfinite(self.strength) and kind.minimum <= self.strength <= kind.maximum):
+            raise ValueError(
+                f"perturbation {self.name}: strength {self.strength:g} outside {kind.minimum:g}..{kind.maximum:g} "
+                f"({kind.what})"
+            )
+
+    @property
+    def kind(self) -> str:
+        return PERTURBATIONS[self.name].kind
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.strength:g}"
+
+
+def parse_perturbations(text: str | Sequence[str]) -> tuple[Perturbation, ...]:
+    """``"camera_noise,latency=0.3"`` (or a list of such items) as perturbations, defaults where no strength."""
+    items = text.split(",") if isinstance(text, str) else [i for t in text for i in t.split(",")]
+    out = []
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        name, _, value = item.partition("=")
+        kind = PERTURBATIONS.get(name.strip())
+        if kind is None:
+            raise ValueError(f"unknown perturbation {name.strip()!r}; known: {', '.join(PERTURBATIONS)}")
+        try:
+            strength = float(value) if value.strip() else kind.default
+        except ValueError:
+            raise ValueError(f"perturbation {item!r}: the strength must be a number") from None
+        out.append(Perturbation(name.strip(), strength))
+    names = [q.name for q in out]
+    if len(set(names)) != len(names):
+        raise ValueError(f"a perturbation named twice in {names}")
+    return tuple(out)
+
+
+class PerturbedEnv(gym.Wrapper):
+    """The env with ``perturbations`` applied to its observations, its scene and its actions."""
+
+    def __init__(self, env: gym.Env, perturbations: Sequence[Perturbation]) -> None:
+        super().__init__(env)
+        self.perturbations = {q.name: q.strength for q in perturbations}
+        self._rng = np.random.default_rng(0)
+        self._steps = 0
+        self._last: dict[str, Any] | None = None
+        self._shown: dict[str, Any] = {}
+        self._actions: deque[np.ndarray] = deque()
+
+    # ------------------------------------------------------------------ episode
+    @property
+    def base(self) -> LangNavEnv:
+        return cast("LangNavEnv", self.env.unwrapped)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        base_seed = seed if seed is not None else int(self.base.np_random.integers(2**31))
+        names = ",".join(sorted(self.perturbations))
+        self._rng = np.random.default_rng([base_seed, zlib.crc32(names.encode())])
+        self._steps, self._last, self._shown = 0, None, {}
+        self._actions = deque()
+        self._appearance()
+        if self._appearance_changed():
+            obs = self.base._observe()  # the first frame already in the new look
+        return self._observe(obs), info
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = self.env.step(self._act(np.asarray(action, dtype=np.float64)))
+        self._steps += 1
+        return self._observe(obs), reward, terminated, truncated, info
+
+    # ------------------------------------------------------------------ actions
+    def _act(self, action: np.ndarray) -> np.ndarray:
+        q = self.perturbations
+        if "latency" in q:  # whole control steps late: the previous commands act meanwhile (zero at first)
+            delay = round(q["latency"] * self.base.config.task.control_hz)
+            self._actions.append(action.copy())
+            action = self._actions.popleft() if len(self._actions) > delay else np.zeros(2)
+        linear, angular = float(action[0]), float(action[1])
+        if "top_speed" in q:
+            top = q["top_speed"] * self.base.config.robot.max_linear
+            linear = float(np.clip(linear, -top, top))
+        if "slip" in q:
+            keep = 1.0 - self._rng.uniform(0.0, q["slip"])
+            linear, angular = linear * keep, angular * (1.0 - self._rng.uniform(0.0, q["slip"]))
+        if "wheel_asymmetry" in q:
+            angular += q["wheel_asymmetry"] * linear
+        return np.array([linear, angular], dtype=np.float32)
+
+    # ------------------------------------------------------------------ the scene's look
+    def _appearance_changed(self) -> bool:
+        return any(name in self.perturbations for name in ("colours", "light", "target_hue"))
+
+    def _appearance(self) -> None:
+        base, q, rng = self.base, self.perturbations, self._rng
+        camera = base.camera
+        camera.light = None
+        if base.episode is None:
+            return
+        scene = base.episode.scene
+        if "colours" in q:
+            for body in [scene.floor, *scene.walls, *scene.obstacles]:
+                rgba = _rgba_of(scene.client, body)
+                shift = rng.uniform(-q["colours"], q["colours"], size=3)
+                rgba[:3] = np.clip(np.asarray(rgba[:3]) + shift, 0.0, 1.0).tolist()
+                p.changeVisualShape(body, -1, rgbaColor=rgba, physicsClientId=scene.client)
+        if "target_hue" in q:
+            for body in scene.targets:
+                rgba = _rgba_of(scene.client, body)
+                h, s, v = colorsys.rgb_to_hsv(*rgba[:3])
+                h = (h + math.radians(rng.uniform(-q["target_hue"], q["target_hue"])) / (2 * math.pi)) % 1.0
+                rgba[:3] = list(colorsys.hsv_to_rgb(h, s, v))
+                p.changeVisualShape(body, -1, rgbaColor=rgba, physicsClientId=scene.client)
+        if "light" in q:
+            azimuth, elevation = rng.uniform(0, 2 * math.pi), rng.uniform(0.3, 1.3)
+            scale = 1.0 + rng.uniform(-q["light"], q["light"])
+            camera.light = {
+                "lightDirection": [
+                    math.cos(elevation) * math.cos(azimuth),
+                    math.cos(elevation) * math.sin(azimuth),
+                    math.sin(elevation),
+                ],
+                "lightAmbientCoeff": 0.6 * scale,
+                "lightDiffuseCoeff": 0.35 * scale,
+            }
+
+    # ------------------------------------------------------------------ observations
+    def _observe(self, obs: dict[str, Any]) -> dict[str, Any]:
+        q, rng = self.perturbations, self._rng
+        obs = dict(obs)
+        if "stale" in q and self._last is not None and rng.random() < q["stale"]:
+            obs["image"], obs["scan"] = self._last["image"], self._last["scan"]
+        else:
+            obs["image"] = self._held("image", "frame_rate", obs["image"], self._camera)
+            obs["scan"] = self._held("scan", "scan_rate", obs["scan"], self._lidar)
+        self._last = obs
+        return obs
+
+    def _held(self, key: str, rate: str, value: np.ndarray, perturb: Callable[[np.ndarray], np.ndarray]) -> Any:
+        """A new reading every ``rate`` steps (the perturbed one), else the one shown before."""
+        every = int(self.perturbations.get(rate, 1))
+        if key in self._shown and self._steps % every != 0:
+            return self._shown[key]
+        self._shown[key] = perturb(value)
+        return self._shown[key]
+
+    def _camera(self, rgb: np.ndarray) -> np.ndarray:
+        q, rng = self.perturbations, self._rng
+        img: np.ndarray = rgb.astype(np.float32)
+        if "exposure" in q:
+            img *= q["exposure"]
+        if "white_balance" in q:
+            img *= np.array([1.0 + q["white_balance"], 1.0, 1.0 - q["white_balance"]], dtype=np.float32)
+        if "camera_blur" in q and q["camera_blur"] > 0:
+            img = cv2.GaussianBlur(img, (0, 0), q["camera_blur"])
+        if "camera_noise" in q:
+            img += rng.normal(0.0, q["camera_noise"], size=img.shape).astype(np.float32)
+        out = np.clip(img, 0, 255).astype(np.uint8)
+        if "jpeg" in q:
+            ok, data = cv2.imencode(".jpg", out[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(q["jpeg"])])
+            decoded = cv2.imdecode(data, cv2.IMREAD_COLOR) if ok else None
+            if decoded is not None:
+                out = np.ascontiguousarray(decoded[:, :, ::-1])
+        return out
+
+    def _lidar(self, scan: np.ndarray) -> np.ndarray:
+        q, rng = self.perturbations, self._rng
+        r = np.asarray(scan, dtype=np.float32).copy()
+        if "lidar_noise" in q:
+            finite = np.isfinite(r)
+            r[finite] += rng.normal(0.0, q["lidar_noise"], size=int(finite.sum())).astype(np.float32)
+        if "lidar_short" in q:
+            r[(r > q["lidar_short"]) | np.isposinf(r)] = 0.0  # no return, as such a driver says it
+        if "lidar_beams" in q and q["lidar_beams"] > 1:
+            every = int(q["lidar_beams"])
+            r = np.repeat(r[::every], every)[: r.size]
+        if "lidar_dropout" in q:
+            lost = rng.random(r.size) < q["lidar_dropout"]
+            r[lost] = rng.choice(np.array([0.0, np.nan, np.inf], dtype=np.float32), size=int(lost.sum()))
+        return r
+
+
+def _rgba_of(client: int, body: int) -> list[float]:
+    data = p.getVisualShapeData(body, physicsClientId=client)
+    return list(data[0][7]) if data else [0.5, 0.5, 0.5, 1.0]
