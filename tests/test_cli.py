@@ -66,6 +66,16 @@ def test_nav_demo_writes_a_video_a_trajectory_plot_and_metrics(demo):
     assert json.loads((out / "metrics.json").read_text()) == last_json_line(result.stdout)
 
 
+def test_nav_demo_runs_its_graph_fenced_off_on_its_own_domain_and_this_machine(demo):
+    """No robot on the network hears the demo (ros.yaml sim_network; the discovery test: test_bringup)."""
+    from nav.runtime.config import load_ros_config
+
+    _, out = demo
+    network = load_ros_config().sim_network
+    started = (out / "logs" / "bringup.log").read_text().splitlines()[0]
+    assert started.endswith(f"ROS domain {network.domain_id}, this machine only"), started
+
+
 def test_nav_teacher_eval_json_reports_the_metrics(tmp_path):
     result = nav("teacher-eval", "--episodes", "3", "--seed", "0", "--json", "--no-progress", cwd=tmp_path)
 
