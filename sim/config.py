@@ -303,11 +303,18 @@ class SimConfig:
     perturbations: tuple[str, ...] = ()
     """``name`` or ``name=strength`` items of :data:`sim.perturb.PERTURBATIONS` applied to every episode (none by
     default); ``nav eval --perturb`` sets them."""
+    randomise: tuple[str, ...] = ()
+    """Domain randomisation (training's ``perturbations``): each episode draws each of these on with
+    ``randomise_probability``, at a strength between its neutral value and the one given."""
+    randomise_probability: float = 0.5
 
     def __post_init__(self) -> None:
         from sim.perturb import parse_perturbations
 
         parse_perturbations(self.perturbations)  # an unknown name or a strength out of range fails here
+        parse_perturbations(self.randomise)
+        if not 0.0 <= self.randomise_probability <= 1.0:
+            raise ValueError(f"randomise_probability must be in [0, 1], got {self.randomise_probability}")
 
     def replace(self, **sections: Any) -> SimConfig:
         """A copy with whole sections replaced (e.g. ``cfg.replace(task=...)``)."""

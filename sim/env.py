@@ -384,8 +384,9 @@ def make_env(config: SimConfig | None = None, **kwargs: Any) -> gym.Env:
     register_env()
     cfg = config if config is not None else load_sim_config()
     env = gym.make(ENV_ID, config=cfg, max_episode_steps=cfg.task.max_episode_steps, **kwargs)
-    if cfg.perturbations:  # sim.perturb: what the robot senses and how its base obeys, perturbed
+    if cfg.perturbations or cfg.randomise:  # sim.perturb: what the robot senses and how its base obeys, perturbed
         from sim.perturb import PerturbedEnv, parse_perturbations
 
-        env = PerturbedEnv(env, parse_perturbations(cfg.perturbations))
+        fixed, drawn = parse_perturbations(cfg.perturbations), parse_perturbations(cfg.randomise)
+        env = PerturbedEnv(env, fixed, drawn, cfg.randomise_probability)
     return env

@@ -49,27 +49,29 @@ class Kind:
     minimum: float
     maximum: float
     what: str
+    neutral: float = 0.0
+    """The strength at which it changes nothing (domain randomisation draws between this and its strength)."""
 
 
 PERTURBATIONS: dict[str, Kind] = {
     "camera_noise": Kind("camera", 12.0, 0.0, 128.0, "pixel noise, std of 0..255"),
     "camera_blur": Kind("camera", 1.5, 0.0, 10.0, "Gaussian blur, sigma in px"),
-    "exposure": Kind("camera", 0.6, 0.05, 4.0, "brightness gain"),
+    "exposure": Kind("camera", 0.6, 0.05, 4.0, "brightness gain", neutral=1.0),
     "white_balance": Kind("camera", 0.2, 0.0, 0.9, "red up, blue down by this fraction"),
-    "frame_rate": Kind("camera", 2.0, 1.0, 20.0, "a new frame every N steps"),
-    "jpeg": Kind("camera", 30.0, 1.0, 100.0, "JPEG quality"),
+    "frame_rate": Kind("camera", 2.0, 1.0, 20.0, "a new frame every N steps", neutral=1.0),
+    "jpeg": Kind("camera", 30.0, 1.0, 100.0, "JPEG quality", neutral=100.0),
     "colours": Kind("appearance", 0.5, 0.0, 1.0, "floor, walls, obstacles recoloured by up to this fraction"),
     "light": Kind("appearance", 0.5, 0.0, 0.9, "light turned and this much dimmer or brighter"),
     "target_hue": Kind("appearance", 10.0, 0.0, 30.0, "target hue turned by up to this many degrees"),
     "lidar_noise": Kind("lidar", 0.03, 0.0, 1.0, "range noise, std in m"),
     "lidar_dropout": Kind("lidar", 0.1, 0.0, 1.0, "fraction of rays read 0.0, NaN or inf"),
-    "lidar_short": Kind("lidar", 3.5, 0.2, 100.0, "range_max in m, 0.0 beyond"),
-    "lidar_beams": Kind("lidar", 4.0, 1.0, 60.0, "every Nth ray kept"),
-    "scan_rate": Kind("lidar", 2.0, 1.0, 20.0, "a new scan every N steps"),
+    "lidar_short": Kind("lidar", 3.5, 0.2, 100.0, "range_max in m, 0.0 beyond", neutral=100.0),
+    "lidar_beams": Kind("lidar", 4.0, 1.0, 60.0, "every Nth ray kept", neutral=1.0),
+    "scan_rate": Kind("lidar", 2.0, 1.0, 20.0, "a new scan every N steps", neutral=1.0),
     "latency": Kind("timing", 0.2, 0.0, 2.0, "s each command acts late"),
     "stale": Kind("timing", 0.1, 0.0, 1.0, "fraction of steps repeating the previous observation"),
     "slip": Kind("base", 0.15, 0.0, 0.9, "up to this fraction of each command lost"),
-    "top_speed": Kind("base", 0.6, 0.05, 1.0, "fraction of the top speed reached"),
+    "top_speed": Kind("base", 0.6, 0.05, 1.0, "fraction of the top speed reached", neutral=1.0),
     "wheel_asymmetry": Kind("base", 0.1, -2.0, 2.0, "rad/s of turn per m/s driven"),
 }
 """Every perturbation: its kind, default strength, the strengths it accepts, and what the strength is."""
@@ -121,11 +123,27 @@ def parse_perturbations(text: str | Sequence[str]) -> tuple[Perturbation, ...]:
 
 
 class PerturbedEnv(gym.Wrapper):
-    """The env with ``perturbations`` applied to its observations, its scene and its actions."""
+    """The env with ``perturbations`` applied to its observations, its scene and its actions.
 
-    def __init__(self, env: gym.Env, perturbations: Sequence[Perturbation]) -> None:
+    With ``randomised`` (domain randomisation, for training), every episode also draws each of those on with
+    ``probability``, at a strength uniform between its neutral value and the one given, from the episode's seed.
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        perturbations: Sequence[Perturbation],
+        randomised: Sequence[Perturbation] = (),
+        probability: float = 0.5,
+    ) -> None:
         super().__init__(env)
-        self.perturbations = {q.name: q.strength for q in perturbations}
+        if not 0.0 <= probability <= 1.0:
+            raise ValueError(f"randomisation probability must be in [0, 1], got {probability}")
+        self.fixed = {q.name: q.strength for q in perturbations}
+        self.randomised = tuple(randomised)
+        self.probability = probability
+        self.perturbations = dict(self.fixed)
+        """What this episode applies: the fixed ones and the ones drawn for it."""
         self._rng = np.random.default_rng(0)
         self._steps = 0
         self._last: dict[str, Any] | None = None
@@ -140,8 +158,14 @@ class PerturbedEnv(gym.Wrapper):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         obs, info = self.env.reset(seed=seed, options=options)
         base_seed = seed if seed is not None else int(self.base.np_random.integers(2**31))
-        names = ",".join(sorted(self.perturbations))
+        names = ",".join(sorted([*self.fixed, *(f"~{q.name}" for q in self.randomised)]))
         self._rng = np.random.default_rng([base_seed, zlib.crc32(names.encode())])
+        self.perturbations = dict(self.fixed)
+        for q in self.randomised:  # drawn first, so the rest of the episode's draws do not shift them
+            on, fraction = self._rng.random() < self.probability, self._rng.random()
+            neutral = PERTURBATIONS[q.name].neutral
+            if on and q.name not in self.fixed:
+                self.perturbations[q.name] = neutral + fraction * (q.strength - neutral)
         self._steps, self._last, self._shown = 0, None, {}
         self._actions = deque()
         self._appearance()

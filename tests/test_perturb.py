@@ -141,3 +141,31 @@ def test_base_perturbations_make_the_base_slower_or_crooked():
     assert travelled("slip=0.5")[0] < distance
     assert travelled("top_speed=0.5")[0] < 0.6 * distance
     assert abs(travelled("wheel_asymmetry=1.0")[1]) > abs(travelled("")[1]) + 0.05, "a straight command turns"
+
+
+def test_domain_randomisation_draws_each_episode_its_own_perturbations_reproducibly():
+    sim = load_sim_config().replace(
+        randomise=("exposure=0.3", "lidar_noise=0.05", "latency"), randomise_probability=0.5
+    )
+    env = make_env(sim)
+    try:
+        drawn = []
+        for seed in range(12):
+            env.reset(seed=seed)
+            drawn.append(dict(env.perturbations))
+        env.reset(seed=4)
+        assert env.perturbations == drawn[4], "the same episode seed draws the same perturbations"
+    finally:
+        env.close()
+    assert len({tuple(sorted(d)) for d in drawn}) > 2, "episodes differ in which perturbations are on"
+    exposures = [d["exposure"] for d in drawn if "exposure" in d]
+    assert exposures and all(0.3 <= e <= 1.0 for e in exposures), "between the strength and the neutral 1.0"
+    assert all(0.0 <= d.get("latency", 0.0) <= PERTURBATIONS["latency"].default for d in drawn)
+
+
+def test_training_takes_its_randomisation_from_train_yaml_and_refuses_an_unknown_name():
+    from policy.training.config import TrainConfig, load_train_config
+
+    assert load_train_config().perturbations == ()  # the shipped models were trained clean
+    with pytest.raises(ValueError, match="unknown perturbation 'fog'"):
+        TrainConfig(perturbations=("fog",))

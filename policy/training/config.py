@@ -95,8 +95,18 @@ class TrainConfig:
     a step a near step for ``near_weight``."""
     near_half_angle_deg: float = 45.0
     """Half-width (degrees) of the sector ahead of the robot that ``near_distance`` is measured in."""
+    perturbations: tuple[str, ...] = ()
+    """Domain randomisation over :data:`sim.perturb.PERTURBATIONS` (``name`` or ``name=strength``): each collected
+    episode draws each on with ``perturbation_probability``, between its neutral value and that strength
+    (empty: none, the shipped models' training)."""
+    perturbation_probability: float = 0.5
 
     def __post_init__(self) -> None:
+        from sim.perturb import parse_perturbations
+
+        parse_perturbations(self.perturbations)  # an unknown name or a strength out of range: the key's error
+        if not 0.0 <= self.perturbation_probability <= 1.0:
+            raise ValueError(f"perturbation_probability must be in [0, 1], got {self.perturbation_probability}")
         positive = (
             "sequence_length",
             "batch_sequences",

@@ -99,6 +99,8 @@ def train(config: TrainConfig, log: Log = print, progress: bool = True) -> Path:
     torch.manual_seed(config.seed)
 
     sim = load_sim_config(config.sim_config)
+    if config.perturbations:  # domain randomisation of the collected episodes (sim.perturb)
+        sim = sim.replace(randomise=config.perturbations, randomise_probability=config.perturbation_probability)
     policy_config = get_variant(config.variant).with_limits(
         sim.robot.max_linear, sim.robot.max_angular, sim.task.stop_speed
     )
