@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from nav.faults.judge import Row, first, held, matching, table, tidy
+from nav.faults.robot import Output
 from nav.faults.session import SLACK_S, Limits
 from nav.graph.supervisor import BringupConfig
 from nav.runtime.config import load_ros_config
@@ -23,19 +23,8 @@ from nav.runtime.config import load_ros_config
 DOMAIN = 212  # this module's own DDS domain (200..229 are free: see test_agent_node and test_graph)
 
 
-@dataclass(frozen=True)
-class Out:
-    t: float
-    linear: float
-    angular: float
-
-    @property
-    def zero(self) -> bool:
-        return self.linear == 0.0 and self.angular == 0.0
-
-
-def outputs(*values: tuple[float, float, float]) -> list[Out]:
-    return [Out(*v) for v in values]
+def outputs(*values: tuple[float, float, float]) -> list[Output]:
+    return [Output(*v) for v in values]
 
 
 @pytest.mark.unit

@@ -225,10 +225,7 @@ def teleop_nan(s: Session) -> Row:
     s.robot.teleop = TELEOP
     if s.wait_output(time.monotonic(), lambda o: (o.linear, o.angular) == TELEOP, 3.0) is None:
         row.problems.append("teleop never drove")
-    t0 = time.monotonic()
-    s.robot.teleop = (math.nan, math.nan)
-    stop = s.wait_output(t0, zero, 2.0)
-    row.timed(t0, stop, "zero command")
+    t0, stop = s.expect_zero(row, _knob(s, "teleop", (math.nan, math.nan)))
     if stop is not None:
         s.sleep(HOLD_S)
         row.check("held while teleop is broken", held(s.robot.outputs_since(stop.t), stop.t, stop.t + HOLD_S, zero))
@@ -236,10 +233,8 @@ def teleop_nan(s: Session) -> Row:
     row.said("diagnostic", s.diagnostic(t0, r"mux: .*non-finite command rejected from teleop"))
     s.robot.teleop = None  # the broken input falls silent: navigation may drive once teleop has timed out
     t1 = time.monotonic()
-    back = s.wait_output(t1, driving, L.teleop_input + 2.0)
-    if back is None:
-        row.problems.append("navigation did not drive again after teleop fell silent")
-    elif back.t - t1 < L.teleop_input - L.sensor_period - L.mux_period:
+    back = s.expect_driving(row, t1, L.teleop_input + 2.0, "navigation did not drive again after teleop fell silent")
+    if back is not None and back.t - t1 < L.teleop_input - L.sensor_period - L.mux_period:
         row.problems.append(f"navigation took over {back.t - t1:.2f} s after the NaN stopped, before teleop's timeout")
     row.observed = "exactly zero, held" + (
         f"; navigation back {back.t - t1:.2f} s after teleop fell silent" if back else ""
@@ -260,15 +255,12 @@ def deadman_release(s: Session) -> Row:
     if s.wait_output(t_push, lambda o: o.linear > 0 and o.angular == 0.0, 3.0) is None:
         row.problems.append("the joystick never drove")
     row.said("log line", s.log_line(t_push, r"\[mux\].*drive \[teleop\]"))  # the stop is the human's own zero
-    t0 = time.monotonic()
-    s.robot.joy = 0.0  # released: the joy teleop node sends one zero
-    stop = s.wait_output(t0, zero, 2.0)
-    row.timed(t0, stop, "zero command")
+    s.expect_zero(row, _knob(s, "joy", 0.0))  # released: the joy teleop node sends one zero
     s.robot.joy = None
     t1 = time.monotonic()
-    back = s.wait_output(t1, driving, L.teleop_input + 2.0)
-    if back is None:
-        row.problems.append("navigation did not drive again after the joystick fell silent")
+    back = s.expect_driving(
+        row, t1, L.teleop_input + 2.0, "navigation did not drive again after the joystick fell silent"
+    )
     row.observed = "exactly zero" + (f"; navigation back {back.t - t1:.2f} s later" if back else "")
     return row
 
@@ -281,10 +273,7 @@ def estop(s: Session) -> Row:
         L.ms(L.mux_period),
     )
     s.ensure_driving()
-    t0 = time.monotonic()
-    s.robot.estop(True)
-    stop = s.wait_output(t0, zero, 2.0)
-    row.timed(t0, stop, "zero command")
+    t0, stop = s.expect_zero(row, lambda: s.robot.estop(True))
     row.said("log line", s.log_line(t0, r"\[mux\].*STOP \[estop\]"))
     row.said("diagnostic", s.diagnostic(t0, r"mux: estop: e-stop latched"))
     s.robot.teleop = TELEOP
@@ -297,9 +286,7 @@ def estop(s: Session) -> Row:
     s.robot.teleop = None
     t1 = time.monotonic()
     s.robot.reset_estop()
-    back = s.wait_output(t1, driving, L.teleop_input + RESUME_S)
-    if back is None:
-        row.problems.append("the robot did not drive again after the reset")
+    back = s.expect_driving(row, t1, L.teleop_input + RESUME_S, "the robot did not drive again after the reset")
     row.observed = "exactly zero, latched" + (f"; driving {back.t - t1:.2f} s after the reset" if back else "")
     return row
 
@@ -343,11 +330,8 @@ def agent_hung(s: Session) -> Row:
 
 def _process_fault(s: Session, row: Row, sig: signal.Signals, log: str) -> Row:
     s.ensure_driving()
-    pid = s.graph.pids()["agent"]
-    t0 = time.monotonic()
-    psutil.Process(pid).send_signal(sig)
-    stop = s.wait_output(t0, zero, 3.0)
-    row.timed(t0, stop, "zero command")
+    agent = psutil.Process(s.graph.pids()["agent"])
+    t0, stop = s.expect_zero(row, lambda: agent.send_signal(sig), timeout=3.0)
     row.said("diagnostic", s.diagnostic(t0, r"mux: none: all inputs timed out"))
     back = None if stop is None else s.wait_output(stop.t, driving, RESTART_S + s.limits.liveness)
     row.said("log line", s.log_line(t0, log, timeout=1.0))

@@ -150,6 +150,21 @@ class Session:
         self.wait(seen, timeout)
         return box[0]
 
+    def expect_zero(self, row: Row, inject: Callable[[], None], timeout: float = 2.0) -> tuple[float, Output | None]:
+        """Inject a fault; time the first exactly-zero output after it into ``row``. (Injection time, that output.)"""
+        t0 = time.monotonic()
+        inject()
+        stop = self.wait_output(t0, zero, timeout)
+        row.timed(t0, stop, "zero command")
+        return t0, stop
+
+    def expect_driving(self, row: Row, since: float, timeout: float, problem: str) -> Output | None:
+        """The first driving output after ``since``, or None with ``problem`` added to ``row``."""
+        back = self.wait_output(since, driving, timeout)
+        if back is None:
+            row.problems.append(problem)
+        return back
+
     def ensure_driving(self, timeout: float = 60.0) -> None:
         """Until the base has received non-zero commands for half a second (the start of every fault)."""
 
@@ -175,10 +190,7 @@ class Session:
         """Drive, inject, expect exactly zero within ``row.limit_ms`` held while the fault lasts, the reason on the
         log (and ``/diagnostics``), then clear it and expect driving again within ``resume_timeout``."""
         self.ensure_driving()
-        t0 = time.monotonic()
-        inject()
-        stop = self.wait_output(t0, zero, (row.limit_ms or 0.0) / 1000.0 + 2.0)
-        row.timed(t0, stop, "zero command")
+        t0, stop = self.expect_zero(row, inject, (row.limit_ms or 0.0) / 1000.0 + 2.0)
         if stop is not None:
             self.sleep(HOLD_S)
             row.check(
@@ -189,9 +201,9 @@ class Session:
             row.said("diagnostic", self.diagnostic(t0, diagnostic))
         t1 = time.monotonic()
         clear()
-        resumed = self.wait_output(t1, driving, resume_timeout)
-        if resumed is None:
-            row.problems.append(f"did not drive again within {resume_timeout:g} s of the fault clearing")
+        resumed = self.expect_driving(
+            row, t1, resume_timeout, f"did not drive again within {resume_timeout:g} s of the fault clearing"
+        )
         row.observed = ("exactly zero" if stop is not None else "no stop") + (
             f"; driving again {resumed.t - t1:.2f} s after it cleared" if resumed is not None else ""
         )
