@@ -100,6 +100,41 @@ def test_the_loss_and_schedule_coefficients_are_config_fields_with_checked_value
             TrainConfig(**{name: value})  # type: ignore[arg-type]
 
 
+@pytest.mark.unit
+def test_randomised_training_collects_in_perturbed_worlds_and_checks_in_clean_ones(
+    tmp_path: Path, short_sim: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import policy.training.trainer as trainer
+
+    collected, checked = [], []
+    real_collect, real_stage_eval, real_final_eval = trainer.collect_stage, trainer.stage_eval, trainer.final_eval
+
+    def collect(config, stage, sim, *args, **kwargs):
+        collected.append(sim.randomise)
+        return real_collect(config, stage, sim, *args, **kwargs)
+
+    def stage_check(learner, sim, *args, **kwargs):
+        checked.append(sim.randomise)
+        return real_stage_eval(learner, sim, *args, **kwargs)
+
+    def final_check(learner, sim, *args, **kwargs):
+        checked.append(sim.randomise)
+        return real_final_eval(learner, sim, *args, **kwargs)
+
+    monkeypatch.setattr(trainer, "collect_stage", collect)
+    monkeypatch.setattr(trainer, "stage_eval", stage_check)
+    monkeypatch.setattr(trainer, "final_eval", final_check)
+    drawn = ("colours=0.5", "latency=0.2")
+    config = tiny_config(tmp_path, short_sim, perturbations=drawn, perturbation_probability=1.0, dagger_rounds=0)
+
+    model_dir = train(config, log=lambda _: None, progress=False)
+
+    assert collected == [drawn], "every collected stage draws from train.yaml's perturbations"
+    assert checked == [(), ()], "the stage and end-of-training checks run in clean worlds"
+    _, _, manifest = load_model(model_dir, device="cpu")
+    assert manifest["training_config"]["perturbations"] == list(drawn)
+
+
 @pytest.mark.training
 def test_tiny_run_shares_preprocessing_and_gives_a_loadable_acting_model(
     tmp_path: Path, short_sim: Path, monkeypatch: pytest.MonkeyPatch

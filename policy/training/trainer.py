@@ -62,6 +62,9 @@ class _Run:
 
     config: TrainConfig
     sim: SimConfig
+    """What the episodes are collected in (randomised where train.yaml says so)."""
+    clean: SimConfig
+    """What the closed-loop checks run in: the simulator config without randomisation."""
     learner: Learner
     optimizer: torch.optim.Optimizer
     writer: ScalarWriter
@@ -98,9 +101,10 @@ def train(config: TrainConfig, log: Log = print, progress: bool = True) -> Path:
         torch.set_num_threads(config.torch_threads)
     torch.manual_seed(config.seed)
 
-    sim = load_sim_config(config.sim_config)
+    clean = load_sim_config(config.sim_config)  # the closed-loop checks: clean worlds, comparable run to run
+    sim = clean
     if config.perturbations:  # domain randomisation of the collected episodes (sim.perturb)
-        sim = sim.replace(randomise=config.perturbations, randomise_probability=config.perturbation_probability)
+        sim = clean.replace(randomise=config.perturbations, randomise_probability=config.perturbation_probability)
     policy_config = get_variant(config.variant).with_limits(
         sim.robot.max_linear, sim.robot.max_angular, sim.task.stop_speed
     )
@@ -109,11 +113,11 @@ def train(config: TrainConfig, log: Log = print, progress: bool = True) -> Path:
     learner = Learner(model, PolicyProcessor(policy_config), ScanGeometry.from_lidar_config(sim.lidar))
     state, resumed = _resume(config, model, optimizer, log)
     writer = SummaryWriter(str(out / "tb"), purge_step=state.global_step if resumed else None)
-    run = _Run(config, sim, learner, optimizer, writer, state, log, progress)
+    run = _Run(config, sim, clean, learner, optimizer, writer, state, log, progress)
     try:
         for stage in range(state.stage, 1 + config.dagger_rounds):
             _run_stage(run, stage)
-        summary = final_eval(learner, sim, config, state.global_step, writer, log, progress)
+        summary = final_eval(learner, clean, config, state.global_step, writer, log, progress)
         metrics = {"eval_unseen": summary, "collection": state.history, "global_step": state.global_step}
         save_model(model, policy_config, out / "model", dataclasses.asdict(config), metrics, config.weights_dtype)
         log(f"model saved to {out / 'model'}")
@@ -158,7 +162,7 @@ def _run_stage(run: _Run, stage: int) -> None:
         run.checkpoint()
     del dataset
     if config.stage_eval_episodes > 0:
-        stage_eval(run.learner, run.sim, config, stage, run.writer, run.log)
+        stage_eval(run.learner, run.clean, config, stage, run.writer, run.log)
 
 
 def _collect(run: _Run, stage: int) -> None:
