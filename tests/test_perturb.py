@@ -166,6 +166,14 @@ def test_domain_randomisation_draws_each_episode_its_own_perturbations_reproduci
 def test_training_takes_its_randomisation_from_train_yaml_and_refuses_an_unknown_name():
     from policy.training.config import TrainConfig, load_train_config
 
-    assert load_train_config().perturbations == ()  # the shipped models were trained clean
+    from sim.perturb import PERTURBATIONS, parse_perturbations
+
+    shipped = load_train_config()
+    drawn = {q.name: q for q in parse_perturbations(shipped.perturbations)}
+    assert set(drawn) == set(PERTURBATIONS), "the shipped recipe randomises over the whole suite"
+    for name, q in drawn.items():  # each default strength lies inside what training saw
+        kind = PERTURBATIONS[name]
+        assert min(kind.neutral, q.strength) <= kind.default <= max(kind.neutral, q.strength), name
+    assert TrainConfig().perturbations == (), "off unless a config lists them"
     with pytest.raises(ValueError, match="unknown perturbation 'fog'"):
         TrainConfig(perturbations=("fog",))
