@@ -30,7 +30,8 @@ the compound it ends, when WordNet holds it: "beach ball") is read by what WordN
 (:mod:`perception.shape_words`): a kind of a labelled word ("a crate is a box"), or defined as
 cylindrical, spherical or cubic; the common senses must agree. A modifier that says a shape
 ("cylindrical", "cube-shaped") names it when the head does not ("the spherical object"), and a
-modifier and a head that disagree are refused. A word WordNet lacks is compared by sentence-encoder
+modifier and a head that disagree are refused. A word WordNet lacks, or holds but says nothing of the
+thing's shape in ("bauble": cheap showy jewelry; its singular read first), is compared by sentence-encoder
 cosine with the labelled words: a clear majority of the nearest, close enough, grounds it. Words for
 things the worlds do not hold are labelled as such and refuse. "the red one" names no shape: refused
 with the candidates, unless the caller knows the objects present and only one is red (``present``).
@@ -613,12 +614,14 @@ class InstructionGrounder:
         two = " ".join(phrase[-2:])
         shape, similarity, silent, words = None, 0.0, True, two
         if len(phrase) > 1 and self._lexicon.knows(two):  # a compound WordNet holds: "beach ball"
-            shape, similarity, silent = self._shape_vote(two)
+            shape, similarity, silent = self._shape_vote(two, encoder=False)
         if shape is None:  # else its head: a "tin can" is a can
-            shape, similarity, silent = self._shape_vote(head)
+            shape, similarity, silent = self._shape_vote(head, encoder=False)
             words = head
             if shape is None and silent and _singular(head) != head:
-                shape, similarity, silent = self._shape_vote(_singular(head))
+                shape, similarity, silent = self._shape_vote(_singular(head), encoder=False)
+            if shape is None and silent:  # WordNet lacks it or says nothing of its shape: the encoder's vote
+                shape, similarity, silent = self._encoder_vote(_singular(head) if self._lexicon.knows(_singular(head)) else head)
         if shape is None and silent and len(said) == 1:  # "the cylindrical tub": a tub of no one shape, said
             named, adjective = next(iter(said.items()))
             return named, f"{adjective} {head}", 1.0
@@ -658,13 +661,12 @@ class InstructionGrounder:
         shape, similarity, word = max(found, key=lambda v: v[1])
         return shape, word, similarity
 
-    def _shape_vote(self, words: str) -> tuple[str | None, float, bool]:
+    def _shape_vote(self, words: str, encoder: bool = True) -> tuple[str | None, float, bool]:
         """The known shape ``words`` name, and the confidence: a known shape word's own label (1); else, for a noun
         WordNet holds, what its senses are (:class:`~perception.shape_words.ShapeLexicon`; the senses' share); else
-        the vote of the ``shape_neighbours`` nearest shape words by sentence-encoder cosine (cosine-weighted), when
-        the nearest is at least ``min_shape_similarity`` and a known shape wins ``min_shape_share`` of it (the
-        nearest cosine); None otherwise. Last, whether a None is for want of knowing (not because ``words`` name
-        something else: a chair), so that a modifier may still say the shape ("the cylindrical tub")."""
+        (WordNet lacks it, or says nothing of its shape), with ``encoder``, :meth:`_encoder_vote`; None otherwise.
+        Last, whether a None is for want of knowing (not because ``words`` name something else: a chair), so that
+        a modifier may still say the shape ("the cylindrical tub")."""
         if words in self._lexicon.labelled:  # the shape names and the tune half's shape words
             return self._lexicon.labelled[words], 1.0, False
         adjective = shape_of_adjective(words, self.shapes)
@@ -672,7 +674,14 @@ class InstructionGrounder:
             return adjective, 1.0, False
         if self._lexicon.knows(words):
             reading = self._lexicon.read(words)
-            return reading.shape, reading.share, reading.silent
+            if reading.shape is not None or not reading.silent or not encoder:
+                return reading.shape, reading.share, reading.silent
+        return self._encoder_vote(words) if encoder else (None, 0.0, True)
+
+    def _encoder_vote(self, words: str) -> tuple[str | None, float, bool]:
+        """The vote of the ``shape_neighbours`` shape words nearest ``words`` by sentence-encoder cosine (cosine
+        weighted): a known shape when the nearest is at least ``min_shape_similarity`` and it wins
+        ``min_shape_share`` of the vote; the nearest cosine; whether a None is for want of knowing."""
         vectors = self.warm()._shape_vectors
         assert vectors is not None
         similarities = vectors @ self._encoder.encode(words)
