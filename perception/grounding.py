@@ -621,7 +621,9 @@ class InstructionGrounder:
             if shape is None and silent and _singular(head) != head:
                 shape, similarity, silent = self._shape_vote(_singular(head), encoder=False)
             if shape is None and silent:  # WordNet lacks it or says nothing of its shape: the encoder's vote
-                shape, similarity, silent = self._encoder_vote(_singular(head) if self._lexicon.knows(_singular(head)) else head)
+                shape, similarity, silent = self._encoder_vote(
+                    _singular(head) if self._lexicon.knows(_singular(head)) else head
+                )
         if shape is None and silent and len(said) == 1:  # "the cylindrical tub": a tub of no one shape, said
             named, adjective = next(iter(said.items()))
             return named, f"{adjective} {head}", 1.0

@@ -165,7 +165,6 @@ def test_domain_randomisation_draws_each_episode_its_own_perturbations_reproduci
 
 def test_training_takes_its_randomisation_from_train_yaml_and_refuses_an_unknown_name():
     from policy.training.config import TrainConfig, load_train_config
-
     from sim.perturb import PERTURBATIONS, parse_perturbations
 
     shipped = load_train_config()
