@@ -104,7 +104,7 @@ def test_what_the_policy_does_not_know_is_refused_naming_it_with_candidates(
     [("ball", "go to the red balls", "sphere"), ("globe", "find the blue globe", "sphere")],
 )
 def test_a_noun_wordnet_holds_but_says_no_shape_of_is_read_by_its_nearest_shape_words(
-    encoder: SentenceEncoder, left_out: str, text: str, shape: str
+    encoder: SentenceEncoder, grounder: InstructionGrounder, left_out: str, text: str, shape: str
 ) -> None:
     """WordNet's senses of these words say nothing of the thing's shape (or disagree); with every labelled entry
     holding the word left out, the sentence encoder's nearest labelled words still name the shape."""
@@ -113,9 +113,7 @@ def test_a_noun_wordnet_holds_but_says_no_shape_of_is_read_by_its_nearest_shape_
     tune = load_vocabulary().half("tune")
     kept = [(e.words, e.shape) for e in tune.shapes if e.words.split()[-1] not in {left_out, left_out + "s"}]
     assert len(kept) < len(tune.shapes), f"{left_out!r} is a labelled word of the tune half"
-    g = InstructionGrounder(
-        ("red", "green", "blue", "yellow"), ("cube", "sphere", "cylinder"), encoder, shape_words=kept
-    )
+    g = InstructionGrounder(grounder.colours, grounder.shapes, encoder, shape_words=kept)
     assert g._lexicon.knows(left_out) and g._lexicon.read(left_out).shape is None, "WordNet alone does not say it"
     assert g.ground(text).shape == shape
 

@@ -105,25 +105,23 @@ def test_randomised_training_collects_in_perturbed_worlds_and_checks_in_clean_on
     tmp_path: Path, short_sim: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import policy.training.trainer as trainer
+    from sim.config import SimConfig
 
-    collected, checked = [], []
-    real_collect, real_stage_eval, real_final_eval = trainer.collect_stage, trainer.stage_eval, trainer.final_eval
+    collected: list[tuple[str, ...]] = []
+    checked: list[tuple[str, ...]] = []
 
-    def collect(config, stage, sim, *args, **kwargs):
-        collected.append(sim.randomise)
-        return real_collect(config, stage, sim, *args, **kwargs)
+    def noting_randomisation(name: str, seen: list[tuple[str, ...]]) -> None:
+        real = getattr(trainer, name)
 
-    def stage_check(learner, sim, *args, **kwargs):
-        checked.append(sim.randomise)
-        return real_stage_eval(learner, sim, *args, **kwargs)
+        def call(*args, **kwargs):
+            seen.append(next(a for a in args if isinstance(a, SimConfig)).randomise)
+            return real(*args, **kwargs)
 
-    def final_check(learner, sim, *args, **kwargs):
-        checked.append(sim.randomise)
-        return real_final_eval(learner, sim, *args, **kwargs)
+        monkeypatch.setattr(trainer, name, call)
 
-    monkeypatch.setattr(trainer, "collect_stage", collect)
-    monkeypatch.setattr(trainer, "stage_eval", stage_check)
-    monkeypatch.setattr(trainer, "final_eval", final_check)
+    noting_randomisation("collect_stage", collected)
+    noting_randomisation("stage_eval", checked)
+    noting_randomisation("final_eval", checked)
     drawn = ("colours=0.5", "latency=0.2")
     config = tiny_config(tmp_path, short_sim, perturbations=drawn, perturbation_probability=1.0, dagger_rounds=0)
 
