@@ -236,3 +236,24 @@ def test_a_rejected_scan_or_frame_stops_at_once_and_a_good_one_resumes(core):
     assert core.tick(0.25).reason == "camera rejected: camera frame is 1x1 px"
     with pytest.raises(ValueError, match="unknown sensor"):
         core.reject("sonar", "?")
+
+
+def test_would_drive_says_whether_a_tick_now_runs_the_model_and_judges_nothing(core):
+    """The node waits for the next frame only before a tick that would drive; a stop never waits."""
+    feed(core, 0.0)
+    assert not core.would_drive(0.1)  # no instruction
+    core.on_instruction("go to the red cube")
+    assert core.would_drive(0.1)
+    assert not core.would_drive(0.6)  # both inputs stale
+    core.reject("scan", "every range NaN")
+    assert not core.would_drive(0.1)
+    assert core.judged_on == {"camera": {}, "scan": {}}, "asking is not a tick: no age was judged"
+
+
+def test_a_driving_tick_names_the_stamp_of_the_frame_it_came_from(core):
+    core.on_instruction("go to the red cube")
+    core.on_scan(SCAN, GEOMETRY, 0.0)
+    core.on_image(IMAGE, 0.0, stamp=123.25)
+    assert core.tick(0.1, stamp_now=123.3).image_stamp == 123.25
+    core.on_image(IMAGE, 0.1)  # unstamped
+    assert core.tick(0.15).image_stamp is None

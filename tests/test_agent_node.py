@@ -126,8 +126,11 @@ class Robot(SpinningNode):
         self.lock = threading.Lock()
         self.outputs: list[tuple[float, float, float]] = []
         self.diagnostics: list[Diag] = []
+        self.timing: list[tuple[float, dict[str, str]]] = []
+        """(received on the system clock, values) of the agent's per-tick timing messages."""
         self.node.create_subscription(Twist, TOPICS.cmd_nav, self._on_output, reliable)
         self.node.create_subscription(DiagnosticArray, TOPICS.diagnostics, self._on_diagnostics, reliable)
+        self.node.create_subscription(DiagnosticStatus, TOPICS.agent_timing, self._on_timing, reliable)
         self.camera = True
         self.scan = True
         self.instruction: str | None = INSTRUCTION
@@ -166,6 +169,11 @@ class Robot(SpinningNode):
                 if s.name == "nav: agent":
                     values = {kv.key: kv.value for kv in s.values}
                     self.diagnostics.append(Diag(now, int.from_bytes(s.level, "little"), s.message, values))
+
+    def _on_timing(self, msg: DiagnosticStatus) -> None:
+        now = time.time()
+        with self.lock:
+            self.timing.append((now, {kv.key: kv.value for kv in msg.values}))
 
     def since(self, t0: float, until: float = math.inf) -> list[tuple[float, float, float]]:
         with self.lock:
@@ -435,6 +443,40 @@ def test_sensors_stamped_seconds_ago_or_going_backwards_give_zero_then_driving_r
 
     driving.stamping = time.time
     assert driving.wait_diag(is_driving, since=time.monotonic()), "not driving again once stamps go forward"
+
+
+def test_a_driving_tick_runs_on_the_frame_that_arrives_while_it_waits(driving: Robot) -> None:
+    """``agent.image_wait``: a due tick waits for the next frame, so its command is not computed from a frame that sat
+    waiting for the timer. Frames come every 40 ms (inside the wait), stamped when sent; a tick's timing message
+    names its frame. Had the tick taken the newest frame at its timer instead, the frame would have waited 20 ms on
+    average before the tick began."""
+    assert ROS.agent.image_wait > 0.04, "the test needs frames to come within the wait"
+    stop_frames = threading.Event()
+    frame = camera_image()
+
+    def frames() -> None:
+        while not stop_frames.wait(0.04):
+            t = time.time()
+            frame.header.stamp.sec, frame.header.stamp.nanosec = int(t), int((t % 1.0) * 1e9)
+            driving.camera_pub.publish(frame)
+
+    driving.camera = False  # the 10 Hz camera steps aside
+    thread = threading.Thread(target=frames, daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.5)
+        t0 = time.time()
+        time.sleep(2.5)
+    finally:
+        stop_frames.set()
+        thread.join()
+    with driving.lock:
+        ticks = [(t, v) for t, v in driving.timing if t >= t0 and v.get("inferred") == "true"]
+    assert len(ticks) >= 15, f"only {len(ticks)} driving ticks in 2.5 s"
+    # the frame's age when the tick's timing message arrived, less the tick's own work: its wait and two hops
+    waited = [1e3 * (t - float(v["image_stamp"])) - float(v["tick_ms"]) for t, v in ticks]
+    print(f"\nframe age at the tick less its work: p50 {np.median(waited):.1f} ms over {len(ticks)} ticks")
+    assert np.median(waited) < 10.0
 
 
 def test_an_empty_instruction_is_rejected_with_zero_until_a_valid_one(

@@ -133,3 +133,13 @@ def test_a_section_of_a_file_can_be_loaded_on_its_own(tmp_path):
     cfg = load(TeacherConfig, path, section="teacher")
 
     assert cfg.lookahead == 0.7
+
+
+@pytest.mark.parametrize("wait", [-0.01, 0.1, 0.5])
+def test_an_image_wait_outside_zero_to_one_control_period_is_refused(tmp_path, wait):
+    from nav.runtime.config import load_ros_config
+
+    path = write(tmp_path, f"agent:\n  control_hz: 10.0\n  image_wait: {wait}\n")
+    with pytest.raises(ConfigError, match="image_wait must be >= 0 and below one control period"):
+        load_ros_config(path)
+    assert load_ros_config(write(tmp_path, "agent:\n  image_wait: 0.0\n")).agent.image_wait == 0.0

@@ -9,45 +9,33 @@ latency, and the result says ``"weights": "untrained"``.
 
 This process plays the robot: a camera (64x64 rgb8 ``Image``, header stamp = publish time) at
 ``sensor_hz`` on average and a ``LaserScan`` in the robot profile's lidar layout at about ``scan_hz``,
-both with the agent's sensor QoS, one instruction, and a recorder of every ``cmd_nav`` Twist and of
-the agent's diagnostics.
+both with the agent's sensor QoS, one instruction, and a recorder of every ``cmd_nav`` Twist, of the
+agent's diagnostics and of its per-tick timing messages.
 The camera's intervals are drawn uniformly from ``[0.5, 1.5] / sensor_hz``: with a fixed interval
 the camera and the control timer would keep one phase for the whole run, and the image's wait for
 the tick would be a constant of the run instead of a sample of its distribution.
 
-**The floor** is a bare rclpy round trip measured in the same run: ``python -m nav.nodes.bench_nodes`` runs
-an echo node that republishes every Image it gets (same size, same QoS) as a Twist carrying the
-Image's stamp, at once; floor = Twist received - Image published.
+**The floor** of a variant is what no control loop can beat, measured in the same run: a bare rclpy round
+trip (``python -m nav.nodes.bench_nodes`` runs an echo node that republishes every Image it gets, same
+size and QoS, as a Twist carrying the Image's stamp, at once; Twist received - Image published) plus the
+variant's bare model forward (:func:`nav.bench.encoder.step_latencies_ms` in this process after the loop,
+at the agent's ``torch_threads``). ``ratio_to_floor`` is the variant's end-to-end p50 over its floor p50.
 
-**Measuring sensor-in -> Twist-out.** The agent does not react to a message: it ticks on a timer
-at ``control_hz`` and uses the newest camera image and scan. Its Twists carry no stamp, so which
-image a tick used is recovered from the tick schedule, which this process can see exactly:
+**Measuring sensor-in -> Twist-out.** ``end_to_end_ms`` is, per tick that ran the model, the receipt of its
+Twist less the header stamp of the camera frame the command was computed from, which the agent states in
+that tick's timing message (``image_stamp`` on ``topics.agent_timing``, published right after the Twist;
+this process stamps each image with its publish time). A tick's Twist is the last one received before
+its timing message. So the figure is what a robot with a ``sensor_hz`` camera sees: the age of the frame a
+command came from when the command arrives, with no inference about which frame a tick took.
 
-1. *The tick grid.* An rcl timer fires on a fixed grid ``T0 + k * P`` (``P = 1 / control_hz``; the
-   next call is always the previous scheduled time plus ``P``, so the grid never drifts, and the
-   agent node keeps its timer across variant switches). When the agent has nothing to compute (before
-   the instruction, and in the floor slots once the camera is stale) a tick only publishes a zero
-   Twist, so these Twists arrive one Twist transport after their scheduled time. ``T0`` is their
-   earliest arrival phase (system clock, shared by both processes) less half the floor round trip
-   (p50), the estimate of one DDS hop.
-2. *Which tick sent a Twist.* Twist ``j`` received at ``r_j`` comes from tick
-   ``k_j = floor((r_j - T0) / P)``; a tick that ran over into the next period is put back by
-   ``k_j <= k_{j+1} - 1`` (exact while no tick takes longer than two periods).
-3. ``tick_ms`` = ``r_j - (T0 + k_j P)``: from the tick's scheduled time to its Twist received here:
-   timer dispatch, decision, model, publish and the Twist's DDS hop.
-4. ``end_to_end_ms`` = ``r_j - p_i``, where image ``i`` is the newest camera image published before
-   the tick's scheduled time: the one the tick used. This is unambiguous because no image is
-   published within ``guard_ms`` of a scheduled tick (once the grid is known, from the idle ticks
-   before the instruction): one due just before a tick goes out earlier, one due inside the guard
-   waits until ``guard_ms`` after the tick. A tick whose image's ``publish()`` call returned less
-   than ``guard_ms / 2`` before it (the publishing thread was held up mid-call on a busy machine)
-   gives no sample: ``e2e_samples`` counts the ticks that do. Checked against an agent instrumented
-   to log the stamp of the image each tick used: 298 of 298 ticks attributed right, 2 dropped
-   (without the guard, 2-5 % of ticks were one camera interval off: an image published a
-   millisecond or two before a tick was sometimes taken and sometimes not). With the camera faster
-   than the control loop this is what a robot with a ``sensor_hz`` camera sees: the age of the image
-   a command was computed from, when the command arrives; it is ``tick_ms`` plus the image's wait
-   for the tick (about ``guard_ms`` to ``1.5 / sensor_hz``) and its DDS hop.
+``tick_ms`` is from the tick's scheduled time to its Twist received. An rcl timer fires on a fixed grid
+``T0 + k * P`` (``P = 1 / control_hz``; the agent keeps its timer across variant switches). When the agent
+has nothing to compute (before the instruction, and in the floor slots once the camera is stale) a tick
+only publishes a zero Twist at once, so these Twists arrive one hop after their scheduled time: ``T0`` is
+their earliest arrival phase less half the floor round trip (p50). Twist ``j`` received at ``r_j`` comes from
+tick ``k_j = floor((r_j - T0) / P)`` (``k_j <= k_{j+1} - 1`` puts back a tick that overran). With
+``agent.image_wait`` a driving tick waits for the next frame, so ``tick_ms`` includes that wait and
+``compute_ms`` (the agent's own ``tick_ms``: decision, model, publish) is the tick's work.
 
 ``control_rate_hz`` is Twists received per second in the measured windows; ``deadline_misses`` is the
 increase of the agent's own count (ticks whose compute exceeded ``P``, from its diagnostics) over the
@@ -82,7 +70,6 @@ __all__ = [
     "LoopBenchConfig",
     "assign_ticks",
     "bench_loop",
-    "clear_of_ticks",
     "end_to_end_ms",
     "format_table",
     "grid_phase",
@@ -103,11 +90,11 @@ class LoopBenchConfig:
     warmup_s: float = 0.6
     """Unmeasured start of every slot (variant switch, first embedding of the instruction)."""
     sensor_hz: float = 100.0
-    """Mean camera rate; above ``control_hz`` so that a fresh image is always waiting for the tick."""
+    """Mean camera rate; above ``control_hz`` so that a new frame always comes within a tick's wait."""
     scan_hz: float = 20.0
-    """LaserScan rate (keeps the scan fresh; not the marker)."""
-    guard_ms: float = 4.0
-    """No camera image is published within this of a scheduled tick (see the module docstring)."""
+    """LaserScan rate (keeps the scan fresh)."""
+    forward_iters: int = 300
+    """Timed bare forwards per variant for the floor."""
     instruction: str | None = None
     """What the agent is asked (None: ``task.default_instruction`` of sim.yaml)."""
     domain_id: int | None = None
@@ -120,8 +107,8 @@ class LoopBenchConfig:
             raise ValueError("seconds > 0, rounds >= 1 and warmup_s >= 0 are required")
         if self.sensor_hz <= 0 or self.scan_hz <= 0 or self.scan_hz > self.sensor_hz:
             raise ValueError("0 < scan_hz <= sensor_hz is required")
-        if self.guard_ms < 0:
-            raise ValueError(f"guard_ms must be >= 0, got {self.guard_ms}")
+        if self.forward_iters < 1:
+            raise ValueError(f"forward_iters must be >= 1, got {self.forward_iters}")
         if self.domain_id is not None and not 0 <= self.domain_id <= 101:
             raise ValueError(f"domain_id must be in [0, 101], got {self.domain_id}")
 
@@ -153,39 +140,27 @@ def assign_ticks(receipts: Sequence[float], phase: float, period: float) -> list
 
 
 def end_to_end_ms(
-    receipt: float,
-    scheduled: float,
-    published: Sequence[tuple[float, float]],
-    not_before: float,
-    margin: float,
-) -> float | None:
-    """Twist receipt minus the publish time of the newest image published before ``scheduled`` (in ms).
+    twists: Sequence[float], timing: Sequence[tuple[float, dict[str, str]]], variant: str, window: tuple[float, float]
+) -> list[float]:
+    """Per tick of ``variant`` whose timing message arrived in ``window`` and names its frame: the receipt of its
+    Twist less the frame's header stamp, in ms (see the module docstring).
 
-    ``published`` holds (call, return) times of each image's ``publish()``, in order. None when there
-    is no such image at or after ``not_before``, or when its ``publish()`` returned less than
-    ``margin`` before the tick (the publishing thread was held up mid-call, so whether the tick got
-    the image is unknown).
+    ``twists`` are receipt times in order; ``timing`` (receipt, values) of the agent's timing messages in order.
+    A tick's Twist is the last received before its timing message; one Twist is never counted twice.
     """
-    i = bisect.bisect_right(published, (scheduled, math.inf)) - 1
-    if i < 0 or published[i][0] < not_before or published[i][1] > scheduled - margin:
-        return None
-    return (receipt - published[i][0]) * 1e3
-
-
-def clear_of_ticks(t: float, phase: float, period: float, guard: float, back: float | None = None) -> float:
-    """``t`` moved out of ``[tick - guard, tick + guard]`` for ticks at ``phase + k * period``.
-
-    A time just after a tick moves forward to ``tick + guard``; one just before it too, unless
-    ``back`` is given: then it moves back to ``tick - back`` (``back >= guard``; for planning ahead).
-    """
-    offset = (t - phase) % period
-    if offset > period - guard:
-        if back is not None:
-            return t - (offset - (period - back))
-        return t + (period - offset) + guard
-    if offset < guard:
-        return t + (guard - offset)
-    return t
+    out: list[float] = []
+    taken = -1
+    for received, values in timing:
+        if not window[0] <= received < window[1] or values.get("variant") != variant:
+            continue
+        if values.get("inferred") != "true" or not values.get("image_stamp"):
+            continue
+        j = bisect.bisect_right(twists, received) - 1
+        if j < 0 or j == taken:
+            continue
+        taken = j
+        out.append((twists[j] - float(values["image_stamp"])) * 1e3)
+    return out
 
 
 def _p(values: Sequence[float]) -> dict[str, float | None]:
@@ -277,8 +252,6 @@ def bench_loop(config: LoopBenchConfig, log: Callable[[str], None] = print) -> d
     if unknown:
         raise UnknownVariantError(f"unknown model variant(s) {unknown}; known variants: {', '.join(registry)}")
     period = 1.0 / ros.agent.control_hz
-    if 4 * config.guard_ms / 1e3 > period:
-        raise ValueError(f"guard_ms {config.guard_ms} is too wide for a {period * 1e3:.0f} ms control period")
     domain = config.domain_id if config.domain_id is not None else 50 + os.getpid() % 50
     source = Path(config.models_dir) if config.models_dir is not None else resolve_models_dir(ros.agent.models_dir)
     slot_s = config.seconds / config.rounds
@@ -323,8 +296,6 @@ def bench_loop(config: LoopBenchConfig, log: Callable[[str], None] = print) -> d
             t = time.time()
             time.sleep(1.0)  # no instruction yet: idle ticks
             idle.append((t, time.time()))
-            idle_twists = [r for r in list(robot.record.twists) if _inside(r, idle)]
-            robot.grid = (grid_phase(idle_twists, period), period)
             robot.say(robot.instruction_pub, instruction)
             for r in range(config.rounds):
                 for name in ["floor", *names]:
@@ -351,9 +322,12 @@ def bench_loop(config: LoopBenchConfig, log: Callable[[str], None] = print) -> d
                 _stop(proc)
         assert robot is not None
 
-    result = _summarise(robot.record, windows, idle, names, weights, period, config)
+    log("bench loop: timing the bare forward of each variant for the floor")
+    forward = _forward_ms(names, ros.agent.torch_threads, config.forward_iters)
+    result = _summarise(robot.record, windows, idle, names, weights, period, config, forward)
     result.update(
         control_hz=ros.agent.control_hz,
+        image_wait=ros.agent.image_wait,
         seconds=config.seconds,
         rounds=config.rounds,
         sensor_hz=config.sensor_hz,
@@ -364,6 +338,22 @@ def bench_loop(config: LoopBenchConfig, log: Callable[[str], None] = print) -> d
         domain_id=domain,
     )
     return result
+
+
+def _forward_ms(names: Sequence[str], threads: int, iters: int) -> dict[str, list[float]]:
+    """Bare forward latencies (ms) of each variant at ``threads`` torch threads, as ``nav bench encoder`` times them."""
+    import torch
+
+    from nav.bench.encoder import step_latencies_ms
+    from policy.configuration import load_variants
+
+    registry = load_variants()
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return step_latencies_ms([registry[n] for n in names], torch.device("cpu"), iters, 30, 3)
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _inside(t: float, windows: Sequence[tuple[float, float]]) -> bool:
@@ -378,28 +368,30 @@ def _summarise(
     weights: dict[str, str],
     period: float,
     config: LoopBenchConfig,
+    forward: dict[str, list[float]],
 ) -> dict[str, Any]:
     floor = [rt * 1e3 for sent, rt in record.floor if _inside(sent, windows["floor"])]
     if not floor:
         raise RuntimeError("no echoed image came back from the echo node: no floor")
-    hop = float(np.percentile(floor, 50)) / 2e3  # one DDS hop, s
+    round_trip = float(np.percentile(floor, 50))
     twists = sorted(record.twists)
-    phase = grid_phase([t for t in twists if _inside(t, idle)], period) - hop
+    phase = grid_phase([t for t in twists if _inside(t, idle)], period) - round_trip / 2e3
     ticks = assign_ticks(twists, phase, period)
-    camera = sorted(record.camera)
-    guard = config.guard_ms / 1e3
     rows = []
     for name in names:
-        e2e, tick_ms, count, misses, counted = [], [], 0, 0, 0
+        e2e: list[float] = []
+        tick_ms, compute_ms, count, misses, counted = [], [], 0, 0, 0
         for a, b in windows[name]:
             for t, k in zip(twists, ticks, strict=True):
                 if a <= t < b:
-                    scheduled = phase + k * period
-                    tick_ms.append((t - scheduled) * 1e3)
-                    latency = end_to_end_ms(t, scheduled, camera, a - config.warmup_s, guard / 2)
-                    if latency is not None:
-                        e2e.append(latency)
+                    tick_ms.append((t - (phase + k * period)) * 1e3)
                     count += 1
+            e2e += end_to_end_ms(twists, record.timing, name, (a, b))
+            compute_ms += [
+                float(v["tick_ms"])
+                for t, v in record.timing
+                if a <= t < b and v.get("variant") == name and v.get("inferred") == "true"
+            ]
             diags = [values for t, values in record.diagnostics if a <= t < b]
             for values in diags:
                 if values.get("variant") != name or values.get("reason"):
@@ -411,12 +403,19 @@ def _summarise(
                 misses += int(diags[-1]["deadline_misses"]) - int(diags[0]["deadline_misses"])
                 counted += int(diags[-1]["ticks"]) - int(diags[0]["ticks"])
         duration = sum(b - a for a, b in windows[name])
+        forward_p50 = float(np.percentile(forward[name], 50))
+        e2e_p = _p(e2e)
+        floor_ms = round_trip + forward_p50
         rows.append(
             {
                 "variant": name,
                 "weights": weights[name],
-                "end_to_end_ms": _p(e2e),
+                "end_to_end_ms": e2e_p,
+                "forward_p50_ms": round(forward_p50, 3),
+                "floor_ms": round(floor_ms, 3),
+                "ratio_to_floor": None if e2e_p["p50"] is None else round(e2e_p["p50"] / floor_ms, 3),
                 "tick_ms": _p(tick_ms),
+                "compute_ms": _p(compute_ms),
                 "control_rate_hz": round(count / duration, 2),
                 "deadline_misses": misses,
                 "deadline_ticks_counted": counted,
@@ -445,24 +444,27 @@ def format_table(result: dict[str, Any]) -> str:
     """The benchmark as a markdown table, with the run's conditions and the method under it."""
     floor = result["floor_round_trip_ms"]
     lines = [
-        "| | weights | end-to-end p50 ms | end-to-end p99 ms | tick p50 ms | tick p99 ms | control rate Hz "
-        "| deadline misses |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
-        f"| floor: bare rclpy Image -> Twist round trip | - | {_ms(floor['p50'])} | {_ms(floor['p99'])} "
-        "| - | - | - | - |",
+        "| | weights | end-to-end p50 ms | end-to-end p99 ms | floor ms | x floor | compute p50 ms | tick p50 ms "
+        "| control rate Hz | deadline misses |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| bare rclpy Image -> Twist round trip | - | {_ms(floor['p50'])} | {_ms(floor['p99'])} "
+        "| - | - | - | - | - | - |",
     ]
     for r in result["variants"]:
         e2e, tick = r["end_to_end_ms"], r["tick_ms"]
+        ratio = "-" if r["ratio_to_floor"] is None else f"{r['ratio_to_floor']:.2f}"
         lines.append(
-            f"| {r['variant']} | {r['weights']} | {_ms(e2e['p50'])} | {_ms(e2e['p99'])} | {_ms(tick['p50'])} "
-            f"| {_ms(tick['p99'])} | {r['control_rate_hz']:.2f} | {r['deadline_misses']} |"
+            f"| {r['variant']} | {r['weights']} | {_ms(e2e['p50'])} | {_ms(e2e['p99'])} | {_ms(r['floor_ms'])} "
+            f"| {ratio} | {_ms(r['compute_ms']['p50'])} | {_ms(tick['p50'])} | {r['control_rate_hz']:.2f} "
+            f"| {r['deadline_misses']} |"
         )
     lines += [
         "",
-        f"agent at control_hz {result['control_hz']:g} on {result['agent_device']}; camera {result['sensor_hz']:g} Hz, "
-        f"scan {result['scan_hz']:g} Hz; {result['seconds']:g} s per row in {result['rounds']} interleaved rounds",
+        f"agent at control_hz {result['control_hz']:g}, image_wait {result['image_wait']:g} s, on "
+        f"{result['agent_device']}; camera {result['sensor_hz']:g} Hz, scan {result['scan_hz']:g} Hz; "
+        f"{result['seconds']:g} s per row in {result['rounds']} interleaved rounds",
         f"CPU: {result['cpu']}; load average (1 min) {result['load_average_1min']}",
-        "end-to-end: camera image published -> the Twist of the tick that used it, received (includes the "
-        "image's wait for the tick); tick: scheduled tick time -> its Twist received (see nav/bench/loop.py)",
+        "end-to-end: camera frame published -> the Twist computed from it, received; floor: the round trip plus "
+        "the variant's bare forward; tick: scheduled tick time -> its Twist received (see nav/bench/loop.py)",
     ]
     return "\n".join(lines)

@@ -15,11 +15,17 @@ A thin rclpy wrapper over :class:`nav.runtime.agent.AgentCore` (the decisions li
   refused (:mod:`nav.runtime.stamps`). The ticks run on the steady clock, whatever the ROS clock does.
 * Publishes geometry_msgs/Twist on ``topics.cmd_nav`` every tick; zero, with a log line saying
   why, whenever an input is missing or stale, the instruction is unusable or the model fails.
+* A tick is due every ``1 / agent.control_hz`` s. One that would drive (:meth:`AgentCore.would_drive`) waits up
+  to ``agent.image_wait`` for the next camera frame and runs as that frame arrives: the command is computed
+  from a frame one hop old, not from one that sat waiting for the timer (up to a camera interval). No
+  frame in time, it runs on the newest it has; a stop (missing, stale or refused input) never waits, and a
+  refused frame or scan runs a waiting tick at once.
 * Publishes diagnostic_msgs/DiagnosticArray on ``topics.diagnostics``: state, variant, the reason
   for a stop, and per-tick timing (p50/p99 over the last ticks, deadline misses).
 * Publishes one diagnostic_msgs/DiagnosticStatus per tick on ``topics.agent_timing`` (for the
   resource monitor): ``variant``, ``tick_ms`` (the tick's compute time), ``inferred`` (whether
-  the model ran, or the tick gave zero without it) and ``available`` (the loaded variants).
+  the model ran, or the tick gave zero without it), ``available`` (the loaded variants) and
+  ``image_stamp`` (the header stamp of the frame the command came from, s; empty when none).
 * Every model variant found under ``agent.models_dir`` is loaded at start-up (and the sentence
   encoder with them), so a switch costs nothing on the control path. A variant whose files are bad
   (a tampered weights file) is refused with the reason, on the log and on ``/diagnostics``, and the
@@ -151,7 +157,14 @@ class AgentNode(Node):
         # The wall clock paces the ticks, whatever the ROS clock does: a simulator's /clock stands still while
         # its world waits for the first command, and stops when it dies; the agent must tick on (zero, and why).
         steady = Clock(clock_type=ClockType.STEADY_TIME)
-        self.create_timer(self.period, self._tick, clock=steady)
+        self._due = False
+        """A tick is due and waits for the next camera frame (``agent.image_wait``)."""
+        self._wait = (
+            self.create_timer(agent.image_wait, self._run_due, clock=steady, autostart=False)
+            if agent.image_wait > 0
+            else None
+        )
+        self.create_timer(self.period, self._on_period, clock=steady)
         self.create_timer(1.0, self._publish_diagnostics, clock=steady)
         on_parameter_change(self, tunables, self._apply_parameters)
 
@@ -173,8 +186,9 @@ class AgentNode(Node):
         if problem is not None:
             self.get_logger().error(f"camera message rejected: {problem}", throttle_duration_sec=2.0)
             self.core.reject("camera", problem)
-            return
-        self._refused("camera", self.core.on_image(rgb, stamp=self._stamp(msg)))
+        else:
+            self._refused("camera", self.core.on_image(rgb, stamp=self._stamp(msg)))
+        self._run_due()  # the frame a waiting tick waited for (or a refusal: zero at once)
 
     def _on_scan(self, msg: LaserScan) -> None:
         if self.core is None:
@@ -189,6 +203,7 @@ class AgentNode(Node):
         if problem is not None:
             self.get_logger().error(f"scan rejected: {problem}", throttle_duration_sec=2.0)
             self.core.reject("scan", problem)
+            self._run_due()
             return
         geometry = ScanGeometry.of_message(scan.angle_min, scan.angle_increment, scan.range_min, scan.range_max)
         self._refused("scan", self.core.on_scan(scan.ranges, geometry, stamp=self._stamp(msg)))
@@ -224,6 +239,7 @@ class AgentNode(Node):
     def _refused(self, what: str, why: str | None) -> None:
         if why is not None:
             self.get_logger().error(f"{what} message refused: {why}", throttle_duration_sec=2.0)
+            self._run_due()  # zero at once, not after the wait
 
     def _on_odom(self, msg: Odometry) -> None:
         if self.core is not None:
@@ -274,6 +290,23 @@ class AgentNode(Node):
         self.set_parameters([Parameter("variant", value=msg.data.strip())])  # ros2 param get says it too
 
     # ------------------------------------------------------------------ control tick
+    def _on_period(self) -> None:
+        """The timer: a tick is due; one that would drive waits for the next frame (at most ``image_wait``)."""
+        self._run_due()  # one still waiting (its wait outlasted a period on a stalled executor) goes first
+        if self._wait is not None and self.core is not None and self.core.would_drive(stamp_now=self._stamp_now()):
+            self._due = True
+            self._wait.reset()
+        else:
+            self._tick()
+
+    def _run_due(self) -> None:
+        """Run the waiting tick, if there is one (a frame arrived, an input was refused, or the wait is over)."""
+        if self._wait is not None:
+            self._wait.cancel()
+        if self._due:
+            self._due = False
+            self._tick()
+
     def _tick(self) -> None:
         t0 = time.perf_counter()
         if self.core is None:
@@ -305,6 +338,7 @@ class AgentNode(Node):
             KeyValue(key="tick_ms", value=f"{elapsed_ms:.3f}"),
             KeyValue(key="inferred", value="true" if result.ok else "false"),
             KeyValue(key="available", value=",".join(self.variants.controllers)),
+            KeyValue(key="image_stamp", value="" if result.image_stamp is None else f"{result.image_stamp:.9f}"),
         ]
         self._timing.publish(status)
 

@@ -3,8 +3,7 @@
 - :class:`EchoNode` (``python -m nav.nodes.bench_nodes``, its own process): every Image on
   :data:`ECHO_IMAGE_TOPIC` comes back at once as a Twist holding its stamp: a bare rclpy round trip.
 - :class:`BenchRobot`: in the bench's process, publishes the camera, the scan and the instruction to
-  the agent and records its Twists and diagnostics, keeping camera images clear of the agent's ticks
-  (:func:`nav.bench.loop.clear_of_ticks`).
+  the agent and records its Twists, diagnostics and per-tick timing messages.
 """
 
 from __future__ import annotations
@@ -16,14 +15,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Twist
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from configs.robot import robot_profile
-from nav.bench.loop import clear_of_ticks
 from nav.nodes.common import COMMAND_QOS, EVENT_QOS, SENSOR_QOS, STATUS_QOS, run_node
 from nav.nodes.msgs import seconds_to_stamp
 from nav.nodes.sim_msgs import image_msg, laser_scan_msg
@@ -64,12 +62,12 @@ def main(args: Sequence[str] | None = None) -> int:
 class LoopRecord:
     twists: list[float] = field(default_factory=list)
     """Receipt times of the agent's Twists."""
-    camera: list[tuple[float, float]] = field(default_factory=list)
-    """(call, return) times of ``publish()`` for the camera images sent to the agent; the stamp is the call."""
     floor: list[tuple[float, float]] = field(default_factory=list)
     """(published, round trip s) of the echoed images."""
     diagnostics: list[tuple[float, dict[str, str]]] = field(default_factory=list)
     """(received, values) of the agent's diagnostics."""
+    timing: list[tuple[float, dict[str, str]]] = field(default_factory=list)
+    """(received, values) of the agent's per-tick timing messages (``topics.agent_timing``), in order."""
 
 
 class BenchRobot:
@@ -86,9 +84,6 @@ class BenchRobot:
         self.record = LoopRecord()
         self.target: str | None = None
         """Where camera images go: "agent", "echo" or nowhere (None)."""
-        self.grid: tuple[float, float] | None = None
-        """(phase, period) of the agent's ticks once known: images to the agent keep clear of them."""
-        self._guard = config.guard_ms / 1e3
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=domain_id)
         self.node = rclpy.create_node("bench_loop", context=self.context)
@@ -100,6 +95,7 @@ class BenchRobot:
         self.node.create_subscription(Twist, topics.cmd_nav, self._on_twist, EVENT_QOS)
         self.node.create_subscription(Twist, ECHO_TWIST_TOPIC, self._on_echo, EVENT_QOS)
         self.node.create_subscription(DiagnosticArray, topics.diagnostics, self._on_diagnostics, STATUS_QOS)
+        self.node.create_subscription(DiagnosticStatus, topics.agent_timing, self._on_timing, STATUS_QOS)
         rng = np.random.default_rng(0)
         self._image = image_msg(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8), 0.0, "camera")
         lidar = ScanGeometry.from_profile()  # the robot's own lidar layout, as the agent would get it
@@ -128,25 +124,14 @@ class BenchRobot:
         while not self._stop.is_set():
             target = self.target
             now = time.time()
-            if target == "agent" and self.grid is not None:
-                clear = clear_of_ticks(now, *self.grid, self._guard)
-                if clear > now:  # a tick is about to read its inputs, or just did: wait until it has
-                    self._stop.wait(clear - now)
-                    now = time.time()
             if target is not None:
                 self._image.header.stamp = seconds_to_stamp(now)
-                if target == "agent":
-                    self.camera_pub.publish(self._image)
-                    self.record.camera.append((now, time.time()))
-                else:
-                    self.echo_pub.publish(self._image)
+                (self.camera_pub if target == "agent" else self.echo_pub).publish(self._image)
             if n % self._scan_every == 0:
                 self._scan.header.stamp = seconds_to_stamp(now)
                 self.scan_pub.publish(self._scan)
             n += 1
             due += self._sensor_period * rng.uniform(0.5, 1.5)
-            if self.grid is not None and self.target == "agent":
-                due = clear_of_ticks(due, *self.grid, self._guard, back=self._guard + 1e-3)
             wait = due - time.time()
             if wait > 0:
                 self._stop.wait(wait)
@@ -166,6 +151,9 @@ class BenchRobot:
         for status in msg.status:
             if status.name == "nav: agent":
                 self.record.diagnostics.append((now, {kv.key: kv.value for kv in status.values}))
+
+    def _on_timing(self, msg: DiagnosticStatus) -> None:
+        self.record.timing.append((time.time(), {kv.key: kv.value for kv in msg.values}))
 
     def connected(self) -> bool:
         """Every publisher has its subscriber and both Twist streams are flowing."""

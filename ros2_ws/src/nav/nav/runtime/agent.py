@@ -61,6 +61,8 @@ class TickResult:
     reason: str | None
     """Why the command is zero; ``None`` when the policy produced it."""
     timings_ms: dict[str, float] = field(default_factory=dict)
+    image_stamp: float | None = None
+    """Header stamp (s) of the camera frame the command was computed from, when it had one."""
 
     @property
     def ok(self) -> bool:
@@ -222,9 +224,14 @@ class AgentCore:
         linear, angular = float(command[0]), float(command[1])
         if not (math.isfinite(linear) and math.isfinite(angular)):
             return TickResult(*ZERO, self.variant, "model produced a non-finite command")
-        return TickResult(linear, angular, self.variant, None, {"inference_ms": inference_ms})
+        return TickResult(linear, angular, self.variant, None, {"inference_ms": inference_ms}, self._image.stamp)  # type: ignore[union-attr]
 
-    def _doubt(self, now: float, stamp_now: float | None) -> str | None:
+    def would_drive(self, now: float | None = None, stamp_now: float | None = None) -> bool:
+        """Whether a tick now would run the model (an instruction, no refused input, every input fresh): the
+        node then waits a little for the next camera frame (``agent.image_wait``); a stop never waits."""
+        return self._doubt(self._now(now), stamp_now, count=False) is None
+
+    def _doubt(self, now: float, stamp_now: float | None, count: bool = True) -> str | None:
         if self.instruction is None:
             return self._no_instruction
         for name, why in self._rejected.items():
@@ -236,7 +243,8 @@ class AgentCore:
             if stamped is None:
                 return f"no {name} message yet"
             age, basis = stamped.age(now, stamp_now, self.arrival_too)
-            self.judged_on[name][basis] += 1
+            if count:
+                self.judged_on[name][basis] += 1
             if age > limit:
                 hint = ""
                 if basis == HEADER_STAMP and now - stamped.t <= limit:

@@ -82,12 +82,21 @@ class AgentConfig:
     """Intra-op threads for the policy and the sentence encoder. The models are small and the CPU is
     shared with the other nodes: with torch's default (one per core) a small-variant tick on a busy
     2-core machine took ~290 ms, with one thread ~2 ms."""
+    image_wait: float = 0.05
+    """s: a tick that would drive waits up to this long for the next camera frame and runs as it arrives, so the
+    command is computed from a frame one DDS hop old instead of one that waited for the timer (up to a camera
+    interval); no frame in time: it runs on the newest it has. 0: ticks on the timer alone. Less than a period."""
 
     def __post_init__(self) -> None:
         if self.torch_threads < 1:
             raise ValueError("torch_threads must be >= 1")
         if self.control_hz <= 0:
             raise ValueError("control_hz must be > 0")
+        if not 0.0 <= self.image_wait < 1.0 / self.control_hz:
+            raise ValueError(
+                f"image_wait must be >= 0 and below one control period ({1.0 / self.control_hz:g} s), "
+                f"got {self.image_wait}"
+            )
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,14 @@ def agent_tunables(agent: AgentConfig, variant: str, models_dir: str) -> list[Tu
         Tunable("scan_timeout", agent.scan_timeout, "s: an older scan means stop", 0.01, LONGEST_TIMEOUT_S),
         Tunable("cloud_timeout", agent.cloud_timeout, "s: an older point cloud means stop", 0.01, LONGEST_TIMEOUT_S),
         Tunable("use_header_stamps", agent.use_header_stamps, "judge inputs on their header stamps as well"),
+        Tunable(
+            "image_wait",
+            agent.image_wait,
+            "s: a driving tick waits this long for the next frame",
+            0.0,
+            10.0,
+            read_only=True,
+        ),
     ]
 
 
