@@ -450,7 +450,7 @@ def test_a_driving_tick_runs_on_the_frame_that_arrives_while_it_waits(driving: R
     waiting for the timer. Frames come every 40 ms (inside the wait), stamped when sent; a tick's timing message
     names its frame. Had the tick taken the newest frame at its timer instead, the frame would have waited 20 ms on
     average before the tick began."""
-    assert ROS.agent.image_wait > 0.04, "the test needs frames to come within the wait"
+    assert ROS.agent.frame_wait > 0.04, "the test needs frames to come within the wait"
     stop_frames = threading.Event()
     frame = camera_image()
 

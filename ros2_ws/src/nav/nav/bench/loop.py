@@ -327,7 +327,7 @@ def bench_loop(config: LoopBenchConfig, log: Callable[[str], None] = print) -> d
     result = _summarise(robot.record, windows, idle, names, weights, period, config, forward)
     result.update(
         control_hz=ros.agent.control_hz,
-        image_wait=ros.agent.image_wait,
+        image_wait=ros.agent.frame_wait,
         seconds=config.seconds,
         rounds=config.rounds,
         sensor_hz=config.sensor_hz,

@@ -15,11 +15,11 @@ A thin rclpy wrapper over :class:`nav.runtime.agent.AgentCore` (the decisions li
   refused (:mod:`nav.runtime.stamps`). The ticks run on the steady clock, whatever the ROS clock does.
 * Publishes geometry_msgs/Twist on ``topics.cmd_nav`` every tick; zero, with a log line saying
   why, whenever an input is missing or stale, the instruction is unusable or the model fails.
-* A tick is due every ``1 / agent.control_hz`` s. One that would drive (:meth:`AgentCore.would_drive`) waits up
-  to ``agent.image_wait`` for the next camera frame and runs as that frame arrives: the command is computed
-  from a frame one hop old, not from one that sat waiting for the timer (up to a camera interval). No
-  frame in time, it runs on the newest it has; a stop (missing, stale or refused input) never waits, and a
-  refused frame or scan runs a waiting tick at once.
+* A tick is due every ``1 / agent.control_hz`` s. One that would drive (:meth:`AgentCore.would_drive`) waits
+  up to ``agent.image_wait`` (at most half a period) for the next camera frame and runs as that frame
+  arrives: the command is computed from a frame one hop old, not from one that sat waiting for the timer
+  (up to a camera interval). No frame in time, it runs on the newest it has; a stop (missing, stale or
+  refused input) never waits, and a refused frame or scan runs a waiting tick at once.
 * Publishes diagnostic_msgs/DiagnosticArray on ``topics.diagnostics``: state, variant, the reason
   for a stop, and per-tick timing (p50/p99 over the last ticks, deadline misses).
 * Publishes one diagnostic_msgs/DiagnosticStatus per tick on ``topics.agent_timing`` (for the
@@ -160,8 +160,8 @@ class AgentNode(Node):
         self._due = False
         """A tick is due and waits for the next camera frame (``agent.image_wait``)."""
         self._wait = (
-            self.create_timer(agent.image_wait, self._run_due, clock=steady, autostart=False)
-            if agent.image_wait > 0
+            self.create_timer(agent.frame_wait, self._run_due, clock=steady, autostart=False)
+            if agent.frame_wait > 0
             else None
         )
         self.create_timer(self.period, self._on_period, clock=steady)

@@ -63,6 +63,10 @@ class Frames:
     lidar3d: str = "lidar3d"
 
 
+MAX_IMAGE_WAIT_S = 1.0
+"""The longest ``agent.image_wait`` accepted (s); the wait itself is at most half a control period."""
+
+
 @dataclass(frozen=True)
 class AgentConfig:
     control_hz: float = 10.0
@@ -85,18 +89,21 @@ class AgentConfig:
     image_wait: float = 0.05
     """s: a tick that would drive waits up to this long for the next camera frame and runs as it arrives, so the
     command is computed from a frame one DDS hop old instead of one that waited for the timer (up to a camera
-    interval); no frame in time: it runs on the newest it has. 0: ticks on the timer alone. Less than a period."""
+    interval); no frame in time: it runs on the newest it has. 0: ticks on the timer alone. At most half a control
+    period is waited, whatever this says (a faster ``control_hz`` shortens it)."""
 
     def __post_init__(self) -> None:
         if self.torch_threads < 1:
             raise ValueError("torch_threads must be >= 1")
         if self.control_hz <= 0:
             raise ValueError("control_hz must be > 0")
-        if not 0.0 <= self.image_wait < 1.0 / self.control_hz:
-            raise ValueError(
-                f"image_wait must be >= 0 and below one control period ({1.0 / self.control_hz:g} s), "
-                f"got {self.image_wait}"
-            )
+        if not 0.0 <= self.image_wait <= MAX_IMAGE_WAIT_S:
+            raise ValueError(f"image_wait must be within [0, {MAX_IMAGE_WAIT_S:g}] s, got {self.image_wait}")
+
+    @property
+    def frame_wait(self) -> float:
+        """s a driving tick waits for the next frame: ``image_wait``, at most half a control period."""
+        return min(self.image_wait, 0.5 / self.control_hz)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from configs.robot import robot_profile
-from nav.runtime.config import AgentConfig, MuxConfig, TeleopConfig
+from nav.runtime.config import MAX_IMAGE_WAIT_S, AgentConfig, MuxConfig, TeleopConfig
 from nav.runtime.guard import GuardConfig
 
 __all__ = ["Tunable", "agent_tunables", "apply_agent", "apply_mux", "apply_teleop", "mux_tunables", "teleop_tunables"]
@@ -125,9 +125,9 @@ def agent_tunables(agent: AgentConfig, variant: str, models_dir: str) -> list[Tu
         Tunable(
             "image_wait",
             agent.image_wait,
-            "s: a driving tick waits this long for the next frame",
+            "s: a driving tick waits this long (at most half a period) for the next frame",
             0.0,
-            10.0,
+            MAX_IMAGE_WAIT_S,
             read_only=True,
         ),
     ]
