@@ -85,6 +85,8 @@ class LoopBenchConfig:
     """Variant names to run; empty means all of ``configs/models.yaml``."""
     models_dir: Path | None = None
     """Where ``<variant>/manifest.json`` model folders are looked for (None: ``agent.models_dir`` of ros.yaml)."""
+    config: Path | None = None
+    """The ros.yaml the agent runs with and this process reads (None: ``configs/ros.yaml``)."""
     rounds: int = 2
     """Interleaved rounds over the floor and the variants."""
     warmup_s: float = 0.6
@@ -244,7 +246,7 @@ def bench_loop(config: LoopBenchConfig, log: Callable[[str], None] = print) -> d
     from policy.configuration import UnknownVariantError, load_variants
     from sim.config import load_sim_config
 
-    ros = load_ros_config()
+    ros = load_ros_config(config.config) if config.config is not None else load_ros_config()
     instruction = config.instruction or load_sim_config().task.default_instruction
     registry = load_variants()
     names = list(dict.fromkeys(config.variants)) or list(registry)
@@ -268,6 +270,8 @@ def bench_loop(config: LoopBenchConfig, log: Callable[[str], None] = print) -> d
         agent_cmd = [sys.executable, "-m", "nav.nodes.agent_node", "--ros-args", "-r", "__node:=agent"]
         agent_cmd += ["-p", f"models_dir:={format_param(str(folder / 'models'))}"]
         agent_cmd += ["-p", f"variant:={format_param(names[0])}"]
+        if config.config is not None:
+            agent_cmd += ["-p", f"config:={format_param(str(Path(config.config).resolve()))}"]
         echo_cmd = [sys.executable, "-m", "nav.nodes.bench_nodes", "--ros-args", "-r", "__node:=bench_echo"]
         log(f"bench loop: starting the agent with {names} and the echo node (ROS_DOMAIN_ID {domain})")
         started = time.monotonic()

@@ -42,6 +42,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bloop.add_argument(
         "--models-dir", type=Path, help="model folders (default: agent.models_dir); untrained stand-ins if missing"
     )
+    bloop.add_argument("--config", type=Path, help="the agent's ros.yaml (default: configs/ros.yaml)")
     bloop.add_argument("--json", action="store_true", help="end with one line of JSON (progress goes to stderr)")
 
 
@@ -70,7 +71,7 @@ def run_encoder(args: argparse.Namespace) -> int:
 def run_loop(args: argparse.Namespace) -> int:
     from nav.bench.loop import LoopBenchConfig, bench_loop, format_table
 
-    config = LoopBenchConfig(**options(args, "seconds", "variants", "models_dir"))
+    config = LoopBenchConfig(**options(args, "seconds", "variants", "models_dir", "config"))
     try:
         result = bench_loop(config, log=log_for(args))
     except RuntimeError as exc:  # the agent or the echo node died, or did not drive
