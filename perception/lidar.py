@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -310,6 +311,41 @@ def _ray_beam_pairs(
     return rays[keep], np.mod(cols[keep], beams)
 
 
+@lru_cache(maxsize=8)
+def _sector_layout(
+    angle_min: float, angle_increment: float, rays: int, beams: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """For a scan centred on the robot, the :func:`_ray_beam_pairs` of all its rays grouped by beam: the rays in
+    beam order, where each beam's group starts, and the beams that have one. A driver's geometry is the same
+    on every scan, so this is computed once per geometry."""
+    angles = angle_min + np.arange(rays, dtype=np.float64) * angle_increment
+    ray, beam = _ray_beam_pairs(angles, angle_increment, beams)
+    order = np.argsort(beam, kind="stable")
+    present, starts = np.unique(beam[order], return_index=True)
+    layout = (ray[order], starts.astype(np.int64), present.astype(np.int64))
+    for array in layout:
+        array.setflags(write=False)
+    return layout
+
+
+def _beam_minima(
+    values: npt.NDArray[np.float64],
+    measured: npt.NDArray[np.bool_],
+    angle_min: float,
+    angle_increment: float,
+    beams: int,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """:func:`min_per_beam` of the ``measured`` rays of a scan centred on the robot, by its cached sector layout."""
+    rays, starts, present = _sector_layout(angle_min, angle_increment, values.size, beams)
+    mins = np.minimum.reduceat(np.where(measured, values, np.inf)[rays], starts)
+    counts = np.add.reduceat(measured[rays].astype(np.int64), starts)
+    out = np.full(beams, np.inf, dtype=np.float64)
+    hit = np.zeros(beams, dtype=bool)
+    out[present] = mins
+    hit[present] = counts > 0
+    return out, hit
+
+
 def resample_scan_with_mask(
     ranges: npt.ArrayLike,
     angle_min: float,
@@ -356,10 +392,13 @@ def resample_scan_with_mask(
     values = rep117_to_ranges(raw, range_min, range_max, out_range_max, conventions)
 
     measured = ~np.isnan(values)
-    ray_angles = angle_min + np.arange(values.size, dtype=np.float64) * angle_increment
-    values, ray_angles = to_robot_centre(values[measured], ray_angles[measured], origin, out_range_max)
-    rays, beam = _ray_beam_pairs(ray_angles, angle_increment, beams)
-    out, hit = min_per_beam(beam, values[rays], beams)
+    if float(origin[0]) == 0.0 and float(origin[1]) == 0.0:  # the rays' angles are the geometry's: cached
+        out, hit = _beam_minima(values, measured, float(angle_min), float(angle_increment), beams)
+    else:  # returns re-measured from the centre change their bearings: paired per scan
+        ray_angles = angle_min + np.arange(values.size, dtype=np.float64) * angle_increment
+        values, ray_angles = to_robot_centre(values[measured], ray_angles[measured], origin, out_range_max)
+        rays, beam = _ray_beam_pairs(ray_angles, angle_increment, beams)
+        out, hit = min_per_beam(beam, values[rays], beams)
     out = np.where(hit, out, fill)
     return Scan(ranges=out.astype(np.float32), valid=hit)
 

@@ -334,6 +334,27 @@ def test_nan_does_not_hide_a_valid_ray_in_the_same_beam() -> None:
     assert scan.ranges[ahead] == pytest.approx(1.2)
 
 
+@pytest.mark.parametrize(("rays", "increment_deg"), [(360, 1.0), (720, 0.5), (228, 1.0), (90, 4.0), (1081, -0.25)])
+def test_the_cached_sector_layout_gives_the_minima_of_pairing_each_scan_afresh(rays, increment_deg) -> None:
+    """A centred lidar's rays are paired with beams once per geometry; the beams equal pairing the rays of each scan."""
+    from perception.lidar import _ray_beam_pairs, counter_clockwise, min_per_beam
+
+    rng = np.random.default_rng(rays)
+    inc = math.radians(increment_deg)
+    angle_min = -math.pi / 3 if rays < 360 else -math.pi
+    for _ in range(5):
+        values = rng.uniform(0.0, 8.0, rays)
+        values[rng.random(rays) < 0.2] = np.nan  # discarded readings
+        scan = resample_scan_with_mask(values, angle_min, inc, 0.0, 10.0, beams=360, out_range_max=8.0)
+        ordered, first, step = counter_clockwise(values, angle_min, inc)
+        measured = ~np.isnan(ordered)
+        angles = (first + np.arange(rays) * step)[measured]
+        ray, beam = _ray_beam_pairs(angles, step, 360)
+        expected, hit = min_per_beam(beam, ordered[measured][ray], 360)
+        np.testing.assert_array_equal(scan.valid, hit)
+        np.testing.assert_array_equal(scan.ranges, np.where(hit, expected, 8.0).astype(np.float32))
+
+
 def test_scan_errors() -> None:
     args = (-math.pi, 0.01, 0.1, 10.0)
     with pytest.raises(ScanError, match="empty"):
