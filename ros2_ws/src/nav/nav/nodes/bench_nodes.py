@@ -22,7 +22,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from configs.robot import robot_profile
-from nav.nodes.common import COMMAND_QOS, EVENT_QOS, SENSOR_QOS, STATUS_QOS, run_node
+from nav.nodes.common import COMMAND_QOS, EVENT_QOS, LATCHED_QOS, SENSOR_QOS, STATUS_QOS, run_node
 from nav.nodes.msgs import seconds_to_stamp
 from nav.nodes.sim_msgs import image_msg, laser_scan_msg
 from nav.runtime.config import Topics
@@ -90,7 +90,9 @@ class BenchRobot:
         self.camera_pub = self.node.create_publisher(Image, topics.camera, SENSOR_QOS)
         self.echo_pub = self.node.create_publisher(Image, ECHO_IMAGE_TOPIC, SENSOR_QOS)
         self.scan_pub = self.node.create_publisher(LaserScan, topics.scan, SENSOR_QOS)
-        self.instruction_pub = self.node.create_publisher(String, topics.instruction, EVENT_QOS)
+        # latched, as the sim node's: it matches both of the agent's instruction subscriptions (a volatile publisher
+        # would leave the agent's latched one unmatched, with an incompatible-QoS warning at start-up)
+        self.instruction_pub = self.node.create_publisher(String, topics.instruction, LATCHED_QOS)
         self.variant_pub = self.node.create_publisher(String, topics.variant, EVENT_QOS)
         self.node.create_subscription(Twist, topics.cmd_nav, self._on_twist, EVENT_QOS)
         self.node.create_subscription(Twist, ECHO_TWIST_TOPIC, self._on_echo, EVENT_QOS)
