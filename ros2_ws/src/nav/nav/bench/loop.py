@@ -247,6 +247,11 @@ def bench_loop(config: LoopBenchConfig, log: Callable[[str], None] = print) -> d
     from sim.config import load_sim_config
 
     ros = load_ros_config(config.config) if config.config is not None else load_ros_config()
+    if not ros.agent.use_header_stamps:
+        raise ValueError(
+            f"{config.config or 'configs/ros.yaml'}: agent.use_header_stamps is false, so the agent names no frame "
+            "stamp for its commands: the end-to-end latency is measured from it, set it true for the benchmark"
+        )
     instruction = config.instruction or load_sim_config().task.default_instruction
     registry = load_variants()
     names = list(dict.fromkeys(config.variants)) or list(registry)

@@ -74,6 +74,6 @@ def run_loop(args: argparse.Namespace) -> int:
     config = LoopBenchConfig(**options(args, "seconds", "variants", "models_dir", "config"))
     try:
         result = bench_loop(config, log=log_for(args))
-    except RuntimeError as exc:  # the agent or the echo node died, or did not drive
+    except (RuntimeError, ValueError) as exc:  # the agent or the echo node died or did not drive; a bad setting
         return fail(args, exc)
     return _show(args, result, format_table(result))

@@ -160,7 +160,7 @@ class AgentNode(Node):
         self._due = False
         """A tick is due and waits for the next camera frame (``agent.image_wait``)."""
         self._wait = (
-            self.create_timer(agent.frame_wait, self._run_due, clock=steady, autostart=False)
+            self.create_timer(agent.frame_wait, self._on_wait_over, clock=steady, autostart=False)
             if agent.frame_wait > 0
             else None
         )
@@ -301,11 +301,18 @@ class AgentNode(Node):
 
     def _run_due(self) -> None:
         """Run the waiting tick, if there is one (a frame arrived, an input was refused, or the wait is over)."""
+        if not self._due:
+            return
+        self._due = False
         if self._wait is not None:
             self._wait.cancel()
-        if self._due:
-            self._due = False
-            self._tick()
+        self._tick()
+
+    def _on_wait_over(self) -> None:
+        """No frame within the wait: the waiting tick runs on the newest it has."""
+        if self._wait is not None:
+            self._wait.cancel()  # a one-shot: the next due tick starts it again
+        self._run_due()
 
     def _tick(self) -> None:
         t0 = time.perf_counter()
