@@ -36,6 +36,8 @@ ECHO_IMAGE_TOPIC = "/bench_loop/image"
 """Images for the floor's echo node (bench-private: nothing else in the graph uses it)."""
 ECHO_TWIST_TOPIC = "/bench_loop/twist"
 """The echo node's Twists."""
+FRAMES = 8
+"""Distinct camera frames the robot stand-in sends in turn."""
 
 
 class EchoNode(Node):
@@ -99,7 +101,11 @@ class BenchRobot:
         self.node.create_subscription(DiagnosticArray, topics.diagnostics, self._on_diagnostics, STATUS_QOS)
         self.node.create_subscription(DiagnosticStatus, topics.agent_timing, self._on_timing, STATUS_QOS)
         rng = np.random.default_rng(0)
-        self._image = image_msg(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8), 0.0, "camera")
+        # distinct frames in turn, as a real camera's: the agent reuses a repeated frame's vision features
+        # (PolicyController), so one frame sent again and again would time a tick without its vision encoder
+        self._images = [
+            image_msg(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8), 0.0, "camera") for _ in range(FRAMES)
+        ]
         lidar = ScanGeometry.from_profile()  # the robot's own lidar layout, as the agent would get it
         ranges = np.full(robot_profile().lidar.beams, 5.0, np.float32)
         self._scan = laser_scan_msg(
@@ -127,8 +133,9 @@ class BenchRobot:
             target = self.target
             now = time.time()
             if target is not None:
-                self._image.header.stamp = seconds_to_stamp(now)
-                (self.camera_pub if target == "agent" else self.echo_pub).publish(self._image)
+                image = self._images[n % FRAMES]
+                image.header.stamp = seconds_to_stamp(now)
+                (self.camera_pub if target == "agent" else self.echo_pub).publish(image)
             if n % self._scan_every == 0:
                 self._scan.header.stamp = seconds_to_stamp(now)
                 self.scan_pub.publish(self._scan)
