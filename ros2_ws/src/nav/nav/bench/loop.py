@@ -61,10 +61,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nav.runtime.config import load_ros_config
+from nav.runtime.config import DEFAULT_ROS_CONFIG, load_ros_config
 
 if TYPE_CHECKING:
     from nav.nodes.bench_nodes import LoopRecord
+    from policy.configuration import PolicyConfig
 
 __all__ = [
     "LoopBenchConfig",
@@ -246,7 +247,7 @@ def bench_loop(config: LoopBenchConfig, log: Callable[[str], None] = print) -> d
     from policy.configuration import UnknownVariantError, load_variants
     from sim.config import load_sim_config
 
-    ros = load_ros_config(config.config) if config.config is not None else load_ros_config()
+    ros = load_ros_config(config.config or DEFAULT_ROS_CONFIG)
     if not ros.agent.use_header_stamps:
         raise ValueError(
             f"{config.config or 'configs/ros.yaml'}: agent.use_header_stamps is false, so the agent names no frame "
@@ -332,8 +333,8 @@ def bench_loop(config: LoopBenchConfig, log: Callable[[str], None] = print) -> d
         assert robot is not None
 
     log("bench loop: timing the bare forward of each variant for the floor")
-    forward = _forward_ms(names, ros.agent.torch_threads, config.forward_iters)
-    result = _summarise(robot.record, windows, idle, names, weights, period, config, forward)
+    forward = _forward_ms([registry[n] for n in names], ros.agent.torch_threads, config.forward_iters)
+    result = _summarise(robot.record, windows, idle, names, weights, period, forward)
     result.update(
         control_hz=ros.agent.control_hz,
         image_wait=ros.agent.frame_wait,
@@ -349,18 +350,16 @@ def bench_loop(config: LoopBenchConfig, log: Callable[[str], None] = print) -> d
     return result
 
 
-def _forward_ms(names: Sequence[str], threads: int, iters: int) -> dict[str, list[float]]:
+def _forward_ms(configs: Sequence[PolicyConfig], threads: int, iters: int) -> dict[str, list[float]]:
     """Bare forward latencies (ms) of each variant at ``threads`` torch threads, as ``nav bench encoder`` times them."""
     import torch
 
     from nav.bench.encoder import step_latencies_ms
-    from policy.configuration import load_variants
 
-    registry = load_variants()
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        return step_latencies_ms([registry[n] for n in names], torch.device("cpu"), iters, 30, 3)
+        return step_latencies_ms(list(configs), torch.device("cpu"), iters, 30, 3)
     finally:
         torch.set_num_threads(previous)
 
@@ -376,7 +375,6 @@ def _summarise(
     names: Sequence[str],
     weights: dict[str, str],
     period: float,
-    config: LoopBenchConfig,
     forward: dict[str, list[float]],
 ) -> dict[str, Any]:
     floor = [rt * 1e3 for sent, rt in record.floor if _inside(sent, windows["floor"])]
