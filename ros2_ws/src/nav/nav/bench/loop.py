@@ -410,16 +410,16 @@ def _summarise(
                 misses += int(diags[-1]["deadline_misses"]) - int(diags[0]["deadline_misses"])
                 counted += int(diags[-1]["ticks"]) - int(diags[0]["ticks"])
         duration = sum(b - a for a, b in windows[name])
-        forward_p50 = float(np.percentile(forward[name], 50))
+        forward_p50 = round(float(np.percentile(forward[name], 50)), 3)
         e2e_p = _p(e2e)
-        floor_ms = round_trip + forward_p50
+        floor_ms = round(round(round_trip, 3) + forward_p50, 3)  # the sum of the figures the report shows
         rows.append(
             {
                 "variant": name,
                 "weights": weights[name],
                 "end_to_end_ms": e2e_p,
-                "forward_p50_ms": round(forward_p50, 3),
-                "floor_ms": round(floor_ms, 3),
+                "forward_p50_ms": forward_p50,
+                "floor_ms": floor_ms,
                 "ratio_to_floor": None if e2e_p["p50"] is None else round(e2e_p["p50"] / floor_ms, 3),
                 "tick_ms": _p(tick_ms),
                 "compute_ms": _p(compute_ms),
