@@ -32,7 +32,8 @@ cylindrical, spherical or cubic; the common senses must agree. A modifier that s
 ("cylindrical", "cube-shaped") names it when the head does not ("the spherical object"), and a
 modifier and a head that disagree are refused. A word WordNet lacks, or holds but says nothing of the
 thing's shape in ("bauble": cheap showy jewelry; its singular read first), is compared by sentence-encoder
-cosine with the labelled words: a clear majority of the nearest, close enough, grounds it. Words for
+cosine with the labelled words: a clear majority of the nearest, close enough, grounds it; less close,
+it grounds only the shape WordNet leans to ("pearl": a jewel, or "a small sphere"). Words for
 things the worlds do not hold are labelled as such and refuse. "the red one" names no shape: refused
 with the candidates, unless the caller knows the objects present and only one is red (``present``).
 
@@ -247,6 +248,9 @@ class GroundingConfig:
     """Least sentence-encoder cosine between a head noun and its nearest shape word."""
     min_shape_share: float = 0.5
     """Least (cosine-weighted) share of the vote for a known shape to ground it."""
+    min_lean_share: float = 0.25
+    """Least share of a noun's WordNet senses for the shape they lean to (naming it, while the rest say nothing
+    of their shape) for the encoder's agreeing vote to ground it below ``min_shape_similarity``."""
     cache_size: int = 256
     """Grounded instructions remembered (a robot receives the same one every tick)."""
 
@@ -256,7 +260,7 @@ class GroundingConfig:
         for name in ("colour_neighbours", "shape_neighbours"):
             if getattr(self, name) < 1:
                 raise ValueError(f"grounding.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("min_colour_share", "min_shape_share", "min_sense_share", "lightness_weight"):
+        for name in ("min_colour_share", "min_shape_share", "min_sense_share", "min_lean_share", "lightness_weight"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"grounding.{name} must be in [0, 1], got {getattr(self, name)}")
         if not -1.0 <= self.min_shape_similarity <= 1.0:
@@ -682,23 +686,39 @@ class InstructionGrounder:
 
     def _encoder_vote(self, words: str) -> tuple[str | None, float, bool]:
         """The vote of the ``shape_neighbours`` shape words nearest ``words`` by sentence-encoder cosine (cosine
-        weighted): a known shape when the nearest is at least ``min_shape_similarity`` and it wins
-        ``min_shape_share`` of the vote; the nearest cosine; whether a None is for want of knowing."""
+        weighted): a known shape when it wins ``min_shape_share`` of the vote and either the nearest is at least
+        ``min_shape_similarity`` or WordNet leans to the same shape with ``min_lean_share`` (:meth:`_leaning`: two
+        weak cues that agree); none when WordNet leans to another (they disagree: "pellet", a small sphere in
+        WordNet, is nearest the cylinder words). The nearest cosine; whether a None is for want of knowing."""
         vectors = self.warm()._shape_vectors
         assert vectors is not None
         similarities = vectors @ self._encoder.encode(words)
         nearest = np.argsort(similarities)[::-1][: self.config.shape_neighbours]
         top = float(similarities[nearest[0]])
-        if top < self.config.min_shape_similarity:
-            return None, top, True
         votes: dict[str | None, float] = {}
         for k in nearest:
             label = self._shape_labels[k]
             votes[label] = votes.get(label, 0.0) + max(float(similarities[k]), 0.0)
         best, weight = max(votes.items(), key=lambda kv: kv[1])
-        if best is None or weight / max(sum(votes.values()), 1e-9) < self.config.min_shape_share:
+        won = best is not None and weight / max(sum(votes.values()), 1e-9) >= self.config.min_shape_share
+        leaning, lean_share = self._leaning(words)
+        if won and leaning is not None and best != leaning:
+            return None, top, True
+        if top < self.config.min_shape_similarity:
+            if won and best == leaning and lean_share >= self.config.min_lean_share:
+                return best, top, False
+            return None, top, True
+        if not won:
             return None, top, best is not None
         return best, top, False
+
+    def _leaning(self, words: str) -> tuple[str | None, float]:
+        """The shape WordNet's senses of ``words`` lean to, short of naming it (a pearl: "a small sphere" in one
+        sense, nothing of its shape in the other), and its share of the vote; (None, 0) when they lean nowhere."""
+        if not self._lexicon.knows(words):
+            return None, 0.0
+        reading = self._lexicon.read(words)
+        return (reading.leaning, reading.share) if reading.leaning is not None else (None, 0.0)
 
 
 # -- words -------------------------------------------------------------------------------------------------

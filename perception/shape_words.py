@@ -14,7 +14,8 @@ The senses vote, each weighted by how often WordNet's sense-tagged corpora use i
 that say nothing count against: the noun names a shape when one known shape holds at least ``min_share``
 of the weight. A noun whose common senses disagree or say nothing ("bowl": the vessel, though lawn bowls
 are balls), or whose things are no shape the worlds hold (a table, a cone), names none: refuse rather than
-guess.
+guess. Such a reading still says where it leans (``leaning``): the one shape its senses name when no sense names
+anything else, for the caller to ground only when another means agrees.
 
 Adjectives in the noun phrase ("the cylindrical tub", "a spherical object") are read with the same shape
 words (:func:`shape_of_adjective`).
@@ -82,6 +83,10 @@ class ShapeReading:
     why: str
     silent: bool = False
     """No shape, because WordNet says nothing of the thing's shape (not because it is something else: a chair)."""
+    leaning: str | None = None
+    """Of a silent reading: the one known shape some senses name, when no sense names anything else (a pearl:
+    the jewel says nothing of its shape, "a small sphere" says sphere); ``share`` is its share of the vote. The
+    caller may ground it when another means agrees."""
 
 
 class ShapeLexicon:
@@ -153,7 +158,10 @@ class ShapeLexicon:
             return ShapeReading(best, share, reasons[best])
         ranked = sorted(votes.items(), key=lambda kv: -kv[1])
         split = ", ".join(f"{_said(s)} {w / total:.0%}" for s, w in ranked if w > 0)
-        return ShapeReading(None, share, f"the senses of '{word}' are {split}", silent=best is not None)
+        named = [s for s in votes if s is not _SILENT]
+        leaning = best if named == [best] and best is not None else None
+        why = f"the senses of '{word}' are {split}"
+        return ShapeReading(None, share, why, silent=best is not None, leaning=leaning)
 
     # -- internals -----------------------------------------------------------------------------------------
 

@@ -6,6 +6,8 @@ rule, not the list.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from perception.errors import InstructionError
@@ -128,6 +130,32 @@ def test_refused_shapes_name_the_words_and_offer_the_colours_objects(
     message = str(info.value)
     assert named in message and "did you mean" in message
     assert all(f"the {colour} {s}" in message for s in SHAPES)
+
+
+def test_a_noun_that_leans_to_a_shape_grounds_it_when_the_encoder_agrees(grounder: InstructionGrounder) -> None:
+    """A torpedo: "a cylindrical explosive" in one sense; the other senses say nothing of their shape. WordNet
+    leans, the nearest shape words by MiniLM agree though they are not close: two weak cues that agree ground."""
+    reading = grounder._lexicon.read("torpedo")
+    assert reading.shape is None and reading.silent and reading.leaning == "cylinder"
+    assert grounder.ground("go to the red torpedo").shape == "cylinder"
+    strict = InstructionGrounder(
+        grounder.colours, grounder.shapes, grounder._encoder, dataclasses.replace(grounder.config, min_lean_share=1.0)
+    )
+    with pytest.raises(InstructionError, match="'torpedo' names no shape"):  # the lean alone is not enough
+        strict.ground("go to the red torpedo")
+
+
+@pytest.mark.parametrize(
+    "word",
+    [
+        "pellet",  # WordNet: a small sphere; the nearest shape words: cylinders
+        "space",  # WordNet: a cube in one rare sense; the encoder: spheres
+        "bowl",  # WordNet leans to a ball (lawn bowls) too little: the vessel decides
+    ],
+)
+def test_a_noun_whose_cues_disagree_or_barely_lean_is_refused(grounder: InstructionGrounder, word: str) -> None:
+    with pytest.raises(InstructionError, match=f"'{word}' names no shape"):
+        grounder.ground(f"go to the red {word}")
 
 
 def test_missing_wordnet_is_a_clear_error(tmp_path, monkeypatch) -> None:
