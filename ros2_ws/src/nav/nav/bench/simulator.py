@@ -3,11 +3,19 @@
 The floor is what the simulator itself costs per control step with the same sensors: the physics
 substeps, one TinyRenderer camera image and one 2D lidar ``rayTestBatch``, called back to back on a
 built world with precomputed arguments. ``ratio_to_floor`` = env steps/s / floor steps/s.
+
+The vector run is judged two ways: against ``vector_envs`` times the one-client floor
+(``vector_ratio_to_floor``: perfect scaling over the cores), and against the same number of bare floors
+running at once in as many processes (``vector_ratio_to_parallel_floor``: what this machine's cores give
+PyBullet together). What separates the vector env from the parallel floor is reported too: each worker's
+share of the wall time spent inside ``step``/``reset`` (``vector_worker_busy``; the rest it waits for the
+slowest env of the lockstep and for the main process), and the main process's CPU per vector step.
 """
 
 from __future__ import annotations
 
 import math
+import multiprocessing
 import statistics
 import time
 from dataclasses import dataclass
@@ -98,40 +106,99 @@ def env_steps_per_second(sim: SimConfig, steps: int, seed: int) -> float:
         env.close()
 
 
-def vector_steps_per_second(sim: SimConfig, steps: int, seed: int, n_envs: int) -> float:
-    """Total env steps/s of an ``AsyncVectorEnv`` of ``n_envs`` processes.
+def _floor_in_process(args: tuple[SimConfig, int, int]) -> float:
+    return floor_steps_per_second(*args)
+
+
+def parallel_floor_steps_per_second(pool: Any, sim: SimConfig, steps: int, seed: int, n: int) -> float:
+    """Total steps/s of ``n`` bare floors (the same world) running at once, one per process of ``pool``."""
+    return float(sum(pool.map(_floor_in_process, [(sim, steps, seed)] * n, chunksize=1)))
+
+
+class _Timed(gym.Wrapper):  # type: ignore[type-arg]
+    """Counts the wall time the env spends inside ``step`` and ``reset`` (a vector env's worker is busy)."""
+
+    def __init__(self, env: gym.Env) -> None:  # type: ignore[type-arg]
+        super().__init__(env)
+        self.busy_s = 0.0
+
+    def step(self, action: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return self.env.step(action)
+        finally:
+            self.busy_s += time.perf_counter() - t0
+
+    def reset(self, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return self.env.reset(**kwargs)
+        finally:
+            self.busy_s += time.perf_counter() - t0
+
+    def take_busy(self) -> float:
+        """The busy seconds since the last call, and start counting again."""
+        busy, self.busy_s = self.busy_s, 0.0
+        return busy
+
+
+def _timed_env(sim: SimConfig) -> gym.Env:  # type: ignore[type-arg]
+    return _Timed(make_env(sim))
+
+
+def vector_steps_per_second(sim: SimConfig, steps: int, seed: int, n_envs: int) -> dict[str, Any]:
+    """Total env steps/s of an ``AsyncVectorEnv`` of ``n_envs`` processes, each worker's busy share of the
+    wall time, and the main process's CPU ms per vector step.
 
     Observations come through shared memory without a copy per step (``copy=False``: a consumer
     that keeps an observation past the next step copies it itself); the copy cost about 12 % here.
     """
-    vec = gym.vector.AsyncVectorEnv([lambda: make_env(sim) for _ in range(n_envs)], shared_memory=True, copy=False)
+    vec = gym.vector.AsyncVectorEnv([lambda: _timed_env(sim) for _ in range(n_envs)], shared_memory=True, copy=False)
     try:
         vec.reset(seed=seed)
+        vec.call("take_busy")
         actions = np.tile(np.array([[0.25, 0.4]], dtype=np.float32), (n_envs, 1))
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         for _ in range(steps):
             vec.step(actions)  # autoreset handles finished episodes
-        return steps * n_envs / (time.perf_counter() - t0)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        busy = vec.call("take_busy")
+        return {
+            "steps_per_second": steps * n_envs / wall,
+            "worker_busy": [round(float(b) / wall, 3) for b in busy],
+            "main_cpu_ms_per_step": round(cpu / steps * 1000.0, 3),
+        }
     finally:
         vec.close()
 
 
 def bench_sim(config: SimBenchConfig, sim: SimConfig | None = None) -> dict[str, Any]:
     sim = sim or load_sim_config()
-    floors, singles = [], []
-    for r in range(config.rounds):
-        floors.append(floor_steps_per_second(sim, config.steps, config.seed + r))
-        singles.append(env_steps_per_second(sim, config.steps, config.seed + r))
+    floors, parallel, singles = [], [], []
+    with multiprocessing.get_context("spawn").Pool(config.vector_envs) as pool:
+        for r in range(config.rounds):
+            floors.append(floor_steps_per_second(sim, config.steps, config.seed + r))
+            parallel.append(
+                parallel_floor_steps_per_second(pool, sim, config.steps, config.seed + r, config.vector_envs)
+            )
+            singles.append(env_steps_per_second(sim, config.steps, config.seed + r))
     floor = statistics.median(floors)
+    parallel_floor = statistics.median(parallel)
     single = statistics.median(singles)
-    vector = vector_steps_per_second(sim, config.steps, config.seed, config.vector_envs)
+    vec = vector_steps_per_second(sim, config.steps, config.seed, config.vector_envs)
+    vector = vec["steps_per_second"]
     return {
         "floor_steps_per_second": round(floor, 1),
         "env_steps_per_second": round(single, 1),
         "ratio_to_floor": round(single / floor, 3),
         "vector_envs": config.vector_envs,
+        "parallel_floor_steps_per_second": round(parallel_floor, 1),
+        "parallel_floor_scaling": round(parallel_floor / (floor * config.vector_envs), 3),
         "vector_steps_per_second": round(vector, 1),
         "vector_ratio_to_floor": round(vector / (floor * config.vector_envs), 3),
+        "vector_ratio_to_parallel_floor": round(vector / parallel_floor, 3),
+        "vector_worker_busy": vec["worker_busy"],
+        "vector_main_cpu_ms_per_step": vec["main_cpu_ms_per_step"],
         "camera": f"{sim.camera.width}x{sim.camera.height}",
         "lidar_beams": sim.lidar.beams,
         "physics_substeps": sim.task.substeps,
@@ -142,8 +209,14 @@ def bench_sim(config: SimBenchConfig, sim: SimConfig | None = None) -> dict[str,
 
 def format_table(result: dict[str, Any]) -> str:
     """The benchmark as a markdown table (what the README shows)."""
+    n = result["vector_envs"]
     rows = [
         ("bare PyBullet floor (1 client)", result["floor_steps_per_second"], 1.0),
+        (
+            f"bare PyBullet floor, {n} clients at once (per client)",
+            result["parallel_floor_steps_per_second"] / n,
+            result["parallel_floor_scaling"],
+        ),
         ("LangNav-v0, 1 env", result["env_steps_per_second"], result["ratio_to_floor"]),
         (
             f"LangNav-v0, AsyncVectorEnv x{result['vector_envs']}",
@@ -153,4 +226,10 @@ def format_table(result: dict[str, Any]) -> str:
     ]
     lines = ["| run | steps/s | ratio to floor |", "|---|---:|---:|"]
     lines += [f"| {name} | {sps:.0f} | {ratio:.2f} |" for name, sps, ratio in rows]
+    busy = ", ".join(f"{b:.2f}" for b in result["vector_worker_busy"])
+    lines.append(
+        f"\nvector env against {n} bare floors at once: {result['vector_ratio_to_parallel_floor']:.2f}; "
+        f"workers busy {busy} of the wall time; main process {result['vector_main_cpu_ms_per_step']:.2f} ms CPU "
+        "per vector step"
+    )
     return "\n".join(lines)

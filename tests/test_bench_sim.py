@@ -1,0 +1,29 @@
+"""``nav bench sim``: the vector env judged against one client's floor and against the same number of bare
+floors running at once, with what separates them (the workers' busy share, the main process's CPU)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nav.cli import main
+
+pytestmark = pytest.mark.e2e
+
+
+def test_the_sim_bench_measures_the_parallel_floor_and_the_vector_workers(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "sim", "--steps", "20", "--rounds", "1", "--vector-envs", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    floor, parallel, vector = (
+        result["floor_steps_per_second"],
+        result["parallel_floor_steps_per_second"],
+        result["vector_steps_per_second"],
+    )
+    assert floor > 0 and parallel > 0 and vector > 0
+    assert result["vector_ratio_to_floor"] == pytest.approx(vector / (2 * floor), abs=2e-3)
+    assert result["vector_ratio_to_parallel_floor"] == pytest.approx(vector / parallel, abs=2e-3)
+    assert result["parallel_floor_scaling"] == pytest.approx(parallel / (2 * floor), abs=2e-3)
+    busy = result["vector_worker_busy"]
+    assert len(busy) == 2 and all(0.0 < b <= 1.01 for b in busy)  # a share of the timed wall clock
+    assert result["vector_main_cpu_ms_per_step"] > 0
