@@ -105,6 +105,9 @@ class EvalTableConfig:
     """Threads per worker for model inference (workers x threads should not exceed the cores)."""
     perturbations: tuple[str, ...] = ()
     """``name[=strength]`` items of :data:`sim.perturb.PERTURBATIONS` applied to every episode (none: clean)."""
+    ray: str | None = None
+    """Run the episodes on the Ray cluster at this address (``host:port``, ``auto``, or ``local``: Ray's default),
+    ``workers`` actors of one CPU each (:mod:`policy.cluster`); None: local processes."""
 
     def __post_init__(self) -> None:
         from sim.perturb import parse_perturbations
@@ -243,18 +246,25 @@ def _worker(task: tuple[str, SimConfig, list[int], Path, int]) -> tuple[list[Epi
     return run_episodes(lambda env: build_controller(name, env, model_root), sim_cfg, seeds)
 
 
-def evaluate_controller(
+def controller_episodes(
     name: str, config: EvalTableConfig, sim: SimConfig | None = None, phrasing: InstructionSplit | None = None
-) -> dict[str, Any]:
-    """Metrics of one controller (by :func:`build_controller` name) on the config's split and seeds, phrased by
-    ``phrasing`` (default the split's first), the episodes dealt round-robin over ``config.workers`` processes
-    (one: in this process). With a split of several phrasings the row's ``controller`` names the phrasing."""
+) -> tuple[SimConfig, list[EpisodeResult], list[float]]:
+    """The episodes :func:`evaluate_controller` runs: the sim config they ran in, the results in seed order, and
+    every ``act`` latency (ms). Local: the seeds dealt round-robin over ``config.workers`` processes (one: in
+    this process); with ``config.ray``, Ray actors (:func:`policy.cluster.run_episodes_on_ray`)."""
     episodes = config.episode_config(phrasing)
     sim_cfg = split_config(sim or load_sim_config(), episodes.world_split, episodes.instruction_split)
     if config.perturbations:
         sim_cfg = sim_cfg.replace(perturbations=config.perturbations)
-    seeds = episodes.seeds
+    seeds = list(episodes.seeds)
     root = Path(config.models_dir) if config.models_dir is not None else models_dir()
+    if config.ray is not None:
+        from policy.cluster import run_episodes_on_ray
+
+        results, latencies = run_episodes_on_ray(
+            name, sim_cfg, seeds, root, config.torch_threads, config.workers, config.ray
+        )
+        return sim_cfg, results, latencies
     chunks = [seeds[i :: config.workers] for i in range(config.workers) if seeds[i :: config.workers]]
     tasks = [(name, sim_cfg, chunk, root, config.torch_threads) for chunk in chunks]
     if len(tasks) == 1:
@@ -262,8 +272,21 @@ def evaluate_controller(
     else:
         with mp.get_context("spawn").Pool(len(tasks)) as pool:
             parts = pool.map(_worker, tasks)
-    results = [r for part, _ in parts for r in part]
-    latencies = np.array([x for _, lat in parts for x in lat]) if any(lat for _, lat in parts) else np.zeros(1)
+    by_seed: dict[int, EpisodeResult] = {}
+    for (part, _), chunk in zip(parts, chunks, strict=True):
+        by_seed.update(zip(chunk, part, strict=True))
+    return sim_cfg, [by_seed[s] for s in seeds], [x for _, lat in parts for x in lat]
+
+
+def evaluate_controller(
+    name: str, config: EvalTableConfig, sim: SimConfig | None = None, phrasing: InstructionSplit | None = None
+) -> dict[str, Any]:
+    """Metrics of one controller (by :func:`build_controller` name) on the config's split and seeds, phrased by
+    ``phrasing`` (default the split's first), run as :func:`controller_episodes` says. With a split of several
+    phrasings the row's ``controller`` names the phrasing."""
+    episodes = config.episode_config(phrasing)
+    sim_cfg, results, lat = controller_episodes(name, config, sim, phrasing)
+    latencies = np.array(lat) if lat else np.zeros(1)
     summary: dict[str, Any] = dict(summarize(results))
     summary.update(
         controller=name if len(config.phrasings) == 1 else f"{name} ({episodes.instruction_split})",

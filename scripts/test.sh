@@ -3,4 +3,9 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 cd "$NAV_ROOT"
+# The tests cover the optional cluster extra (nav eval --ray on a local Ray cluster); the demo does not need it.
+if ! python -c 'import ray' 2>/dev/null; then
+  say "installing the cluster extra (Ray) for its tests"
+  python -m pip install -q -e "$NAV_ROOT[dev,cluster]" || die "pip could not install the cluster extra"
+fi
 exec python -m pytest tests "$@"

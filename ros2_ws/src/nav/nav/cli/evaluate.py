@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from nav.cli.common import add_command, fail, log_for, options, print_json
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from policy.cluster import LOCAL
+
     teval = add_command(
         sub, "teacher-eval", run_teacher_eval, "success rate, SPL and collisions of the privileged teacher"
     )
@@ -34,7 +37,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     ev.add_argument("--episodes", type=int)
     ev.add_argument("--seed", type=int)
-    ev.add_argument("--workers", type=int, help="processes the episodes are spread over")
+    ev.add_argument("--workers", type=int, help="processes the episodes are spread over (with --ray: Ray actors)")
+    ev.add_argument(
+        "--ray",
+        nargs="?",
+        const=LOCAL,
+        metavar="ADDRESS",
+        help="run the episodes as Ray actors on the cluster at ADDRESS (host:port, or auto; alone: Ray's default, "
+        "$RAY_ADDRESS or a local instance); needs pip install '.[cluster]'",
+    )
     ev.add_argument("--no-baselines", action="store_true", help="evaluate the variant alone")
     ev.add_argument(
         "--perturb",
@@ -63,7 +74,7 @@ def run_teacher_eval(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from policy.evaluation import REFERENCE_CONTROLLERS, EvalTableConfig, evaluate_controller, format_rows
+    from policy.evaluation import REFERENCE_CONTROLLERS, EvalTableConfig
 
     log = log_for(args)
     if hasattr(args, "variant"):
@@ -71,16 +82,25 @@ def run_eval(args: argparse.Namespace) -> int:
     else:
         variants = [c for c in EvalTableConfig().controllers if c not in REFERENCE_CONTROLLERS]
     baselines = [] if getattr(args, "no_baselines", False) else [c for c in REFERENCE_CONTROLLERS if c not in variants]
-    given = options(args, "split", "episodes", "seed", "workers", "models_dir")
+    given = options(args, "split", "episodes", "seed", "workers", "models_dir", "ray")
     if hasattr(args, "perturbations"):
         given["perturbations"] = tuple(i.strip() for item in args.perturbations for i in item.split(",") if i.strip())
     try:
         config = EvalTableConfig(controllers=tuple(variants + baselines), **given)
     except ValueError as exc:
         return fail(args, exc, 2)
-    if getattr(args, "robustness", False):
-        from policy.evaluation import format_robustness, robustness_rows
+    from policy.cluster import ClusterError
 
+    try:
+        return _run_table(args, config, log)
+    except ClusterError as exc:
+        return fail(args, exc, 2)
+
+
+def _run_table(args: argparse.Namespace, config: Any, log: Any) -> int:
+    from policy.evaluation import evaluate_controller, format_robustness, format_rows, robustness_rows
+
+    if getattr(args, "robustness", False):
         rows = robustness_rows(config, log=log)
         log(format_robustness(rows))
         if getattr(args, "json", False):
