@@ -1,6 +1,6 @@
-"""Closed-loop evaluation on a Ray cluster (``nav eval --ray``): a head and one more node started on loopback by
-the test, the same episodes as the local path for the same seeds, and a killed actor's episode run again and
-counted once."""
+"""Evaluation and collection on a Ray cluster (``nav eval --ray``, ``nav train --ray``): a head and one more node
+started on loopback by the test; the same episodes as the local path for the same seeds; a killed actor's
+episode (or collection chunk) run again and counted once."""
 
 from __future__ import annotations
 
@@ -18,10 +18,20 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
+from test_training import short_sim, tiny_config
 
 from nav.cli import main
+from policy.data import Episode, load_episodes
 from policy.evaluation import EvalTableConfig, controller_episodes, models_dir
+from policy.training.collection import _collect_chunk as collect_chunk
+from policy.training.collection import _init_collector as init_collector
+from policy.training.collection import _stage_chunks as stage_chunks
+from sim.config import load_sim_config
+
+__all__ = ["short_sim"]  # the fixture, shared with the training tests
 
 ray = pytest.importorskip("ray", reason="the cluster extra (pip install '.[cluster]') is not installed")
 
@@ -106,8 +116,8 @@ def test_a_killed_actor_s_episode_is_run_again_and_counted_once(cluster: str) ->
     sim, here, _ = controller_episodes("teacher", config)
     lost: list[tuple[int, str]] = []
 
-    def kill_one(pids: list[int]) -> None:  # SIGKILL one actor's process a second into the run
-        threading.Timer(1.0, os.kill, (pids[0], signal.SIGKILL)).start()
+    def kill_one(pids: list[int]) -> None:  # SIGKILL one actor's process half a second into the run
+        threading.Timer(0.5, os.kill, (pids[0], signal.SIGKILL)).start()
 
     seeds = list(config.episode_config().seeds)
     there, latencies = run_episodes_on_ray(
@@ -134,3 +144,59 @@ def test_nav_eval_ray_reports_what_the_local_run_does(cluster: str, capsys: pyte
         row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         rows.append({k: v for k, v in row.items() if not k.startswith("latency") and k != "table"})
     assert rows[0] == rows[1]
+
+
+def _plain(fields: dict[str, object]) -> dict[str, object]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()}
+
+
+def _same_episodes(a: list[Episode], b: list[Episode]) -> bool:
+    return len(a) == len(b) and all(
+        x.instruction == y.instruction
+        and x.success == y.success
+        and all(np.array_equal(getattr(x, f), getattr(y, f)) for f in ("images", "scans", "odom", "labels", "aux"))
+        for x, y in zip(a, b, strict=True)
+    )
+
+
+def test_nav_train_ray_collects_the_local_paths_shards_and_trains(
+    cluster: str, tmp_path: Path, short_sim: Path
+) -> None:
+    """A tiny run collected on the cluster: its teacher shards hold exactly the episodes the local path
+    collects for the same seeds, and it ends in a model, as the local run does."""
+    config = tiny_config(tmp_path / "ray", short_sim, workers=2)
+    path = tmp_path / "train.yaml"
+    path.write_text(yaml.safe_dump(_plain(dataclasses.asdict(config))), encoding="utf-8")
+    assert main(["train", "--config", str(path), "--ray", cluster, "--no-progress"]) == 0
+    data = tmp_path / "ray" / "data"
+    assert sorted(p.name for p in data.iterdir()) == ["bc-00000.npz", "bc-00001.npz", "dagger01-00000.npz"]
+    assert (tmp_path / "ray" / "model" / "model.safetensors").is_file()
+    init_collector(load_sim_config(short_sim), None, 1, config.hold_steps)
+    for chunk, seeds, flags in stage_chunks(config, 0):
+        _, episodes = collect_chunk((chunk, seeds, flags))
+        assert _same_episodes(load_episodes(data / f"bc-{chunk:05d}.npz"), episodes)
+
+
+def test_a_collection_actor_killed_mid_run_loses_no_chunk_and_counts_none_twice(
+    cluster: str, tmp_path: Path, short_sim: Path
+) -> None:
+    from policy.cluster import collect_on_ray
+
+    config = tiny_config(tmp_path, short_sim, bc_episodes=12, shard_episodes=2, workers=2)
+    sim = load_sim_config(short_sim)
+    tasks = stage_chunks(config, 0)
+    lost: list[object] = []
+    pids: list[int] = []
+    got: dict[int, list[Episode]] = {}
+    for chunk, episodes in collect_on_ray(
+        (sim, None, 1, config.hold_steps), tasks, 2, cluster, on_start=pids.extend, on_lost=lambda k, _: lost.append(k)
+    ):
+        assert chunk not in got  # nothing twice
+        got[chunk] = episodes
+        if len(got) == 1:  # one chunk in, five to go: one actor's process is SIGKILLed (busy or about to be)
+            os.kill(pids[0], signal.SIGKILL)
+    assert len(lost) == 1, lost
+    assert sorted(got) == [t[0] for t in tasks]  # nothing lost
+    init_collector(sim, None, 1, config.hold_steps)
+    for task in tasks:
+        assert _same_episodes(got[task[0]], collect_chunk(task)[1])

@@ -1,4 +1,5 @@
-"""Collection: each stage's episodes, driven by the teacher (BC) or the learner (DAgger), in worker processes.
+"""Collection: each stage's episodes, driven by the teacher (BC) or the learner (DAgger), in worker processes
+(or Ray actors: ``nav train --ray``).
 
 A stage's ``bc_episodes`` / ``dagger_episodes_per_round`` episodes are cut into chunks of ``shard_episodes``;
 a chunk is collected in one process and saved as one shard ``data/<stage>-<chunk>.npz``
@@ -124,8 +125,11 @@ def collect_stage(
     learner: NavPolicy | None,
     log: Log,
     progress: bool,
+    ray: str | None = None,
 ) -> list[Path]:
-    """Collect the missing shards of ``stage`` (existing ones are reused); returns all its shard paths."""
+    """Collect the missing shards of ``stage`` (existing ones are reused); returns all its shard paths. With
+    ``ray`` (a Ray cluster's address), the chunks run on ``config.workers`` Ray actors
+    (:func:`policy.cluster.collect_on_ray`) and their shards are written here as they come back."""
     tasks = _stage_chunks(config, stage)
     paths = [_shard_path(data_dir, stage, chunk) for chunk, _, _ in tasks]
     missing = [t for t, p in zip(tasks, paths, strict=True) if not p.is_file()]
@@ -143,7 +147,13 @@ def collect_stage(
     start = time.perf_counter()
     workers = min(config.workers, len(missing))
     try:
-        if workers <= 1:
+        if ray is not None:
+            from policy.cluster import collect_on_ray
+
+            init_args = (sim_config, spec, 1, config.hold_steps)
+            for chunk, episodes in collect_on_ray(init_args, missing, workers, ray):
+                _save_chunk(chunk, episodes, data_dir, stage, bar, log)
+        elif workers <= 1:
             _init_collector(sim_config, spec, 0, config.hold_steps)
             try:
                 for task in missing:

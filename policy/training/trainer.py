@@ -74,6 +74,8 @@ class _Run:
     """Show progress bars."""
     embeddings: dict[str, np.ndarray] = field(default_factory=dict)
     """Instruction -> embedding, computed once per string over the whole run."""
+    ray: str | None = None
+    """Collect on the Ray cluster at this address (:func:`policy.training.collection.collect_stage`)."""
 
     @property
     def out(self) -> Path:
@@ -91,8 +93,9 @@ class _Run:
         self.log(f"checkpoint {path.name} (stage {s.stage}, epoch {s.epoch}, batch {s.batch})")
 
 
-def train(config: TrainConfig, log: Log = print, progress: bool = True) -> Path:
-    """Run (or resume) BC + DAgger (see :mod:`policy.training`); returns ``out_dir/model``."""
+def train(config: TrainConfig, log: Log = print, progress: bool = True, ray: str | None = None) -> Path:
+    """Run (or resume) BC + DAgger (see :mod:`policy.training`); returns ``out_dir/model``. ``ray``: collect on
+    the Ray cluster at this address (``nav train --ray``; the checks and the optimiser stay in this process)."""
     from torch.utils.tensorboard import SummaryWriter
 
     out = Path(config.out_dir)
@@ -113,7 +116,7 @@ def train(config: TrainConfig, log: Log = print, progress: bool = True) -> Path:
     learner = Learner(model, PolicyProcessor(policy_config), ScanGeometry.from_lidar_config(sim.lidar))
     state, resumed = _resume(config, model, optimizer, log)
     writer = SummaryWriter(str(out / "tb"), purge_step=state.global_step if resumed else None)
-    run = _Run(config, sim, clean, learner, optimizer, writer, state, log, progress)
+    run = _Run(config, sim, clean, learner, optimizer, writer, state, log, progress, ray=ray)
     try:
         for stage in range(state.stage, 1 + config.dagger_rounds):
             _run_stage(run, stage)
@@ -170,7 +173,7 @@ def _collect(run: _Run, stage: int) -> None:
     train_sim = split_config(run.sim, "train", "train")
     driver = run.learner.model if stage > 0 else None
     data_dir = run.out / "data"
-    paths = collect_stage(run.config, stage, train_sim, data_dir, driver, run.log, run.progress)
+    paths = collect_stage(run.config, stage, train_sim, data_dir, driver, run.log, run.progress, run.ray)
     stats = episode_stats(run.config, stage, paths)
     run.state.history[str(stage)] = stats
     for key, value in stats.items():

@@ -10,6 +10,8 @@ from nav.cli.common import add_command, fail, log_for, options, print_json
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from policy.cluster import LOCAL
+
     tr = add_command(sub, "train", run_train, "behaviour cloning + DAgger in simulation (resumes after a kill)")
     tr.add_argument("--config", help="train.yaml (path or name in configs/; default: train.yaml)")
     tr.add_argument("--variant", help="override the config's variant")
@@ -18,6 +20,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     tr.add_argument("--instruction", help="with --from-bags: for bags without one (replaces a recorded one)")
     tr.add_argument("--reference", help="with --from-bags: the command topic that labels the steps")
     tr.add_argument("--bag-config", help="with --from-bags: bags.yaml with the topic map (path or name)")
+    tr.add_argument(
+        "--ray",
+        nargs="?",
+        const=LOCAL,
+        metavar="ADDRESS",
+        help="collect the teacher and DAgger rollouts as Ray actors (train.yaml workers of them) on the cluster at "
+        "ADDRESS (host:port, or auto; alone: Ray's default); shards are written in out_dir; needs pip install "
+        "'.[cluster]'",
+    )
     tr.add_argument("--no-progress", action="store_true")
     tr.add_argument("--json", action="store_true")
 
@@ -51,7 +62,14 @@ def run_train(args: argparse.Namespace) -> int:
             return fail(args, exc)
         log(f"from-bags: demonstrations written to {shard}; training on them beside the simulated data")
         config = dataclasses.replace(config, demonstrations=(*config.demonstrations, str(shard)))
-    model_dir = train(config, log=log, progress=not getattr(args, "no_progress", False))
+    from policy.cluster import ClusterError
+
+    try:
+        model_dir = train(
+            config, log=log, progress=not getattr(args, "no_progress", False), ray=getattr(args, "ray", None)
+        )
+    except ClusterError as exc:
+        return fail(args, exc, 2)
     if getattr(args, "json", False):
         from policy.model_io import read_manifest
 
