@@ -38,6 +38,9 @@ ray = pytest.importorskip("ray", reason="the cluster extra (pip install '.[clust
 pytestmark = pytest.mark.e2e
 
 START_TIMEOUT_S = 60.0
+RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+"""The nodes and this process agree on no token (a loopback cluster of the test's own; a token left in ~/.ray by
+an earlier local Ray instance must not decide)."""
 
 
 def _free_port() -> int:
@@ -49,15 +52,17 @@ def _free_port() -> int:
 def _ray_start(args: list[str]) -> subprocess.Popen[bytes]:
     """One Ray node (``ray start --block``) in its own process group, so that the test can stop it and
     everything it started, and nothing else on the machine."""
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {**os.environ, **RAY_ENV}
     command = [str(Path(sys.executable).with_name("ray")), "start", "--block", "--num-cpus=1", *args]
     command += ["--object-store-memory=100000000", "--disable-usage-stats"]
     return subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def cluster() -> Iterator[str]:
     """A head and one more node on loopback, one CPU each; yields the head's address."""
+    saved = {k: os.environ.get(k) for k in RAY_ENV}
+    os.environ.update(RAY_ENV)
     temp_dir = Path(tempfile.gettempdir()) / f"ray-test-{os.getpid()}"  # short: Ray's socket paths must fit 107 bytes
     port = _free_port()
     address = f"127.0.0.1:{port}"
@@ -98,6 +103,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 os.killpg(node.pid, signal.SIGKILL)
                 node.wait(timeout=10)
         shutil.rmtree(temp_dir, ignore_errors=True)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @pytest.mark.parametrize(("name", "episodes"), [("teacher", 6), ("medium", 3)])
@@ -200,3 +210,13 @@ def test_a_collection_actor_killed_mid_run_loses_no_chunk_and_counts_none_twice(
     init_collector(sim, None, 1, config.hold_steps)
     for task in tasks:
         assert _same_episodes(got[task[0]], collect_chunk(task)[1])
+
+
+def test_bench_collect_times_both_paths_on_the_same_chunks(cluster: str, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["bench", "collect", "--episodes", "4", "--workers", "2", "--ray", cluster, "--json"]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["same_steps"] and result["steps"]["local"] > 0  # the same episodes on both paths
+    local, ray_rate = result["local_episodes_per_second"], result["ray_episodes_per_second"]
+    assert local > 0 and ray_rate > 0
+    assert result["ray_overhead"] == pytest.approx(1 - ray_rate / local, abs=2e-3)

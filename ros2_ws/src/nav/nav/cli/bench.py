@@ -1,4 +1,4 @@
-"""``nav bench sim | encoder | loop``: the benchmarks (:mod:`nav.bench`)."""
+"""``nav bench sim | encoder | loop | collect``: the benchmarks (:mod:`nav.bench`)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="torch CPU threads (default 0: every core; the agent node runs with ros.yaml agent.torch_threads)",
     )
     benc.add_argument("--json", action="store_true")
+    bcol = add_command(
+        targets,
+        "collect",
+        run_collect,
+        "collection episodes/s: local worker processes against Ray actors, the same workers, in one run",
+        "bench collect",
+    )
+    bcol.add_argument("--episodes", type=int, help="teacher episodes each path collects (default 24)")
+    bcol.add_argument("--workers", type=int, help="local processes and Ray actors (default 2)")
+    bcol.add_argument("--shard-episodes", type=int, help="episodes per task (default 2)")
+    bcol.add_argument("--ray", metavar="ADDRESS", help="Ray cluster (default: a local Ray instance for this run)")
+    bcol.add_argument("--json", action="store_true", help="end with one line of JSON (progress goes to stderr)")
     bloop = add_command(
         targets,
         "loop",
@@ -52,6 +64,18 @@ def _show(args: argparse.Namespace, result: dict, table: str) -> int:
     else:
         print(table)
     return 0
+
+
+def run_collect(args: argparse.Namespace) -> int:
+    from nav.bench.collect import CollectBenchConfig, bench_collect, format_table
+    from policy.cluster import ClusterError
+
+    try:
+        config = CollectBenchConfig(**options(args, "episodes", "workers", "shard_episodes", "ray"))
+        result = bench_collect(config, log=log_for(args))
+    except (ValueError, ClusterError) as exc:
+        return fail(args, exc, 2)
+    return _show(args, result, format_table(result))
 
 
 def run_sim(args: argparse.Namespace) -> int:
