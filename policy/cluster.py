@@ -129,8 +129,12 @@ def run_on_actors(
     running: dict[Any, tuple[Any, Hashable]] = {}  # future -> (actor, key)
     idle = [actor_class.remote(*init_args) for _ in range(max(1, min(workers, len(pending))))]
     try:
+        try:
+            pids = ray.get([a.process_id.remote() for a in idle])  # every actor up, its env built
+        except ray.exceptions.RayActorError as exc:
+            raise ClusterError(f"the {body.__name__} actors could not start: {exc}") from exc
         if on_start is not None:
-            on_start(ray.get([a.process_id.remote() for a in idle]))
+            on_start(pids)
         while pending or running:
             while pending and idle:
                 actor, key = idle.pop(), pending.popleft()

@@ -220,3 +220,10 @@ def test_bench_collect_times_both_paths_on_the_same_chunks(cluster: str, capsys:
     local, ray_rate = result["local_episodes_per_second"], result["ray_episodes_per_second"]
     assert local > 0 and ray_rate > 0
     assert result["ray_overhead"] == pytest.approx(1 - ray_rate / local, abs=2e-3)
+
+
+def test_an_actor_that_cannot_start_is_a_clear_error(cluster: str, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["eval", "--variant", "no-such-model", "--no-baselines", "--episodes", "2", "--ray", cluster]
+    assert main(argv) == 2
+    message = capsys.readouterr().err
+    assert "actors could not start" in message and "no model 'no-such-model'" in message
