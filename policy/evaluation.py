@@ -32,7 +32,7 @@ from perception.errors import InstructionError
 from sim.config import SimConfig, load_sim_config
 from sim.env import make_env
 from sim.metrics import EpisodeResult, summarize
-from sim.perturb import parse_perturbations
+from sim.perturbations import parse_perturbations
 from sim.rollout import Controller, run_episode
 
 WorldSplit = Literal["train", "unseen"]
@@ -110,7 +110,7 @@ class EvalTableConfig:
     ``workers`` actors of one CPU each (:mod:`policy.cluster`); None: local processes."""
 
     def __post_init__(self) -> None:
-        from sim.perturb import parse_perturbations
+        from sim.perturbations import parse_perturbations
 
         parse_perturbations(self.perturbations)
         if self.split not in SPLITS:
@@ -306,7 +306,7 @@ def evaluate_table(config: EvalTableConfig, sim: SimConfig | None = None) -> lis
 def robustness_rows(config: EvalTableConfig, sim: SimConfig | None = None, log: Any = None) -> list[dict[str, Any]]:
     """``nav eval --robustness``: each controller clean, then under every perturbation at its default strength,
     on the same seeded episodes."""
-    from sim.perturb import PERTURBATIONS
+    from sim.perturbations import PERTURBATIONS
 
     rows = []
     for name in config.controllers:

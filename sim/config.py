@@ -309,7 +309,7 @@ class SimConfig:
     randomise_probability: float = 0.5
 
     def __post_init__(self) -> None:
-        from sim.perturb import parse_perturbations
+        from sim.perturbations import parse_perturbations
 
         parse_perturbations(self.perturbations)  # an unknown name or a strength out of range fails here
         parse_perturbations(self.randomise)

@@ -25,7 +25,7 @@ from scipy import ndimage
 
 from perception.language import INSTRUCTION_CHARSET, MAX_CHARS, normalise_instruction
 from sim.bullet import p
-from sim.config import SimConfig, TaskConfig, load_sim_config
+from sim.config import SimConfig, load_sim_config
 from sim.grid import (
     OccupancyGrid,
     any_angle_length,
@@ -35,6 +35,7 @@ from sim.grid import (
     line_of_sight,
 )
 from sim.instructions import Goal, InstructionError, generate_instruction, parse_goal
+from sim.registration import ENV_ID, register_env
 from sim.robot import DiffDriveRobot, Pose2D
 from sim.scene import Scene, build_scene, connect
 from sim.sensors import Camera, CameraFrame, Lidar2D, Odometry
@@ -363,20 +364,6 @@ class LangNavEnv(gym.Env):
             p.disconnect(physicsClientId=self.client)
         self.client = None  # type: ignore[assignment]  # closed: no client any more
         super().close()
-
-
-ENV_ID = "nav/LangNav-v0"
-
-
-def register_env() -> None:
-    """Register ``nav/LangNav-v0`` (idempotent, reads no file).
-
-    The registered time limit is the :class:`TaskConfig` default; :func:`make_env` passes the
-    limit of the config actually used.
-    """
-    if ENV_ID in gym.registry:
-        return
-    gym.register(id=ENV_ID, entry_point="sim.env:LangNavEnv", max_episode_steps=TaskConfig().max_episode_steps)
 
 
 def make_env(config: SimConfig | None = None, **kwargs: Any) -> gym.Env:

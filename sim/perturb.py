@@ -28,7 +28,6 @@ import math
 import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import cv2
@@ -36,90 +35,12 @@ import gymnasium as gym
 import numpy as np
 import pybullet as p
 
+from sim.perturbations import PERTURBATIONS, Perturbation, parse_perturbations
+
 if TYPE_CHECKING:
     from sim.env import LangNavEnv
 
 __all__ = ["PERTURBATIONS", "Perturbation", "PerturbedEnv", "parse_perturbations"]
-
-
-@dataclass(frozen=True)
-class Kind:
-    kind: str
-    default: float
-    minimum: float
-    maximum: float
-    what: str
-    neutral: float = 0.0
-    """The strength at which it changes nothing (domain randomisation draws between this and its strength)."""
-
-
-PERTURBATIONS: dict[str, Kind] = {
-    "camera_noise": Kind("camera", 12.0, 0.0, 128.0, "pixel noise, std of 0..255"),
-    "camera_blur": Kind("camera", 1.5, 0.0, 10.0, "Gaussian blur, sigma in px"),
-    "exposure": Kind("camera", 0.6, 0.05, 4.0, "brightness gain", neutral=1.0),
-    "white_balance": Kind("camera", 0.2, 0.0, 0.9, "red up, blue down by this fraction"),
-    "frame_rate": Kind("camera", 2.0, 1.0, 20.0, "a new frame every N steps", neutral=1.0),
-    "jpeg": Kind("camera", 30.0, 1.0, 100.0, "JPEG quality", neutral=100.0),
-    "colours": Kind("appearance", 0.5, 0.0, 1.0, "floor, walls, obstacles recoloured by up to this fraction"),
-    "light": Kind("appearance", 0.5, 0.0, 0.9, "light turned and this much dimmer or brighter"),
-    "target_hue": Kind("appearance", 10.0, 0.0, 30.0, "target hue turned by up to this many degrees"),
-    "lidar_noise": Kind("lidar", 0.03, 0.0, 1.0, "range noise, std in m"),
-    "lidar_dropout": Kind("lidar", 0.1, 0.0, 1.0, "fraction of rays read 0.0, NaN or inf"),
-    "lidar_short": Kind("lidar", 3.5, 0.2, 100.0, "range_max in m, 0.0 beyond", neutral=100.0),
-    "lidar_beams": Kind("lidar", 4.0, 1.0, 60.0, "every Nth ray kept", neutral=1.0),
-    "scan_rate": Kind("lidar", 2.0, 1.0, 20.0, "a new scan every N steps", neutral=1.0),
-    "latency": Kind("timing", 0.2, 0.0, 2.0, "s each command acts late"),
-    "stale": Kind("timing", 0.1, 0.0, 1.0, "fraction of steps repeating the previous observation"),
-    "slip": Kind("base", 0.15, 0.0, 0.9, "up to this fraction of each command lost"),
-    "top_speed": Kind("base", 0.6, 0.05, 1.0, "fraction of the top speed reached", neutral=1.0),
-    "wheel_asymmetry": Kind("base", 0.1, -2.0, 2.0, "rad/s of turn per m/s driven"),
-}
-"""Every perturbation: its kind, default strength, the strengths it accepts, and what the strength is."""
-
-
-@dataclass(frozen=True)
-class Perturbation:
-    name: str
-    strength: float
-
-    def __post_init__(self) -> None:
-        kind = PERTURBATIONS.get(self.name)
-        if kind is None:
-            raise ValueError(f"unknown perturbation {self.name!r}; known: {', '.join(PERTURBATIONS)}")
-        if not (math.isfinite(self.strength) and kind.minimum <= self.strength <= kind.maximum):
-            raise ValueError(
-                f"perturbation {self.name}: strength {self.strength:g} outside {kind.minimum:g}..{kind.maximum:g} "
-                f"({kind.what})"
-            )
-
-    @property
-    def kind(self) -> str:
-        return PERTURBATIONS[self.name].kind
-
-    def __str__(self) -> str:
-        return f"{self.name}={self.strength:g}"
-
-
-def parse_perturbations(text: str | Sequence[str]) -> tuple[Perturbation, ...]:
-    """``"camera_noise,latency=0.3"`` (or a list of such items) as perturbations, defaults where no strength."""
-    items = text.split(",") if isinstance(text, str) else [i for t in text for i in t.split(",")]
-    out = []
-    for item in (i.strip() for i in items):
-        if not item:
-            continue
-        name, _, value = item.partition("=")
-        kind = PERTURBATIONS.get(name.strip())
-        if kind is None:
-            raise ValueError(f"unknown perturbation {name.strip()!r}; known: {', '.join(PERTURBATIONS)}")
-        try:
-            strength = float(value) if value.strip() else kind.default
-        except ValueError:
-            raise ValueError(f"perturbation {item!r}: the strength must be a number") from None
-        out.append(Perturbation(name.strip(), strength))
-    names = [q.name for q in out]
-    if len(set(names)) != len(names):
-        raise ValueError(f"a perturbation named twice in {names}")
-    return tuple(out)
 
 
 class PerturbedEnv(gym.Wrapper):
