@@ -381,7 +381,7 @@ def test_weights_of_another_variant_are_refused(saved: tuple[Path, NavPolicy, Po
 
 
 def test_bench_encoder_reports_every_requested_variant() -> None:
-    result = bench_encoder(EncoderBenchConfig(iters=2, warmup=1, rounds=1, variants=("small", "large"), gpu=False))
+    result = bench_encoder(EncoderBenchConfig(iters=2, warmup=1, rounds=1, variants=("small", "large"), device="cpu"))
     assert [r["variant"] for r in result["variants"]] == ["small", "large"]
     assert result["cpu_p50_ratio_large_small"] > 0 and result["cpu_threads"] >= 1
     for row in result["variants"]:

@@ -12,16 +12,21 @@ is DAgger round ``r``. Each stage
    checkpoints in :mod:`~policy.training.trainer`;
 3. **checks** the learner closed-loop on unseen worlds (:mod:`~policy.training.stage_eval`).
 
+One optimiser step (:mod:`~policy.training.step`) runs on the CPU or a CUDA GPU (``device``, bf16 autocast
+with ``mixed_precision``). The loop and the collection load on first use (they need the simulator); the
+config, the dataset, the loss and the step import without it (``nav bench train``).
+
 Every coefficient of the run is a field of :class:`TrainConfig` (:mod:`~policy.training.config`).
 Rollouts and evaluation use :class:`policy.controller.PolicyController`, which calls the same
 ``PolicyProcessor`` as training batches, one observation at a time.
 """
 
-from policy.training.collection import training_episodes
+from typing import Any
+
 from policy.training.config import DEFAULT_TRAIN_CONFIG, TrainConfig, load_train_config
 from policy.training.dataset import SequenceDataset, make_batch
 from policy.training.loss import near_obstacle_weights, sequence_loss
-from policy.training.trainer import train
+from policy.training.step import optimiser_step, resolve_device
 
 __all__ = [
     "DEFAULT_TRAIN_CONFIG",
@@ -30,7 +35,21 @@ __all__ = [
     "load_train_config",
     "make_batch",
     "near_obstacle_weights",
+    "optimiser_step",
+    "resolve_device",
     "sequence_loss",
     "train",
     "training_episodes",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "train":
+        from policy.training.trainer import train
+
+        return train
+    if name == "training_episodes":
+        from policy.training.collection import training_episodes
+
+        return training_episodes
+    raise AttributeError(f"module 'policy.training' has no attribute {name!r}")

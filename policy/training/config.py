@@ -81,6 +81,15 @@ class TrainConfig:
     """Simulator config (relative paths resolve in ``configs/``)."""
     torch_threads: int = 0
     """Torch CPU threads in the training process (0: torch's default, every core)."""
+    device: str = "auto"
+    """Where the optimiser steps and the closed-loop checks run: ``auto`` (CUDA when torch sees a GPU, else
+    the CPU), ``cpu``, ``cuda`` or ``cuda:N`` (:mod:`policy.training.step`). Collection runs on the CPU."""
+    mixed_precision: bool = True
+    """bf16 autocast of the forward pass and the loss on CUDA (weights and optimiser float32); no effect on
+    the CPU."""
+    batch_threads: int = -1
+    """Threads that make the next batches while the device steps (0: none; -1: auto, 2 on CUDA and none on the
+    CPU, whose cores the step itself uses)."""
     demonstrations: tuple[str, ...] = ()
     """Extra demonstration shards (``policy.data`` ``.npz`` files, or folders of them: e.g. written by
     ``nav train --from-bags``, or another run's ``data/``) trained on in every stage beside the
@@ -102,8 +111,12 @@ class TrainConfig:
     perturbation_probability: float = 0.5
 
     def __post_init__(self) -> None:
-        from sim.perturb import parse_perturbations
+        from policy.training.step import check_device_name
+        from sim.perturbations import parse_perturbations
 
+        check_device_name(self.device)
+        if self.batch_threads < -1:
+            raise ValueError(f"batch_threads must be >= 0, or -1 for auto; got {self.batch_threads}")
         parse_perturbations(self.perturbations)  # an unknown name or a strength out of range: the key's error
         if not 0.0 <= self.perturbation_probability <= 1.0:
             raise ValueError(f"perturbation_probability must be in [0, 1], got {self.perturbation_probability}")

@@ -102,10 +102,14 @@ class SequenceDataset:
 
 
 def make_batch(
-    dataset: SequenceDataset, chunks: np.ndarray, processor: PolicyProcessor, geometry: ScanGeometry
+    dataset: SequenceDataset,
+    chunks: np.ndarray,
+    processor: PolicyProcessor,
+    geometry: ScanGeometry,
+    device: torch.device | str = "cpu",
 ) -> tuple[Any, torch.Tensor, torch.Tensor, torch.Tensor, int, torch.Tensor]:
-    """Pre-process the rows of ``chunks`` through ``PolicyProcessor.batch`` (each distinct row once).
-    The ``train`` mask it returns carries the dataset's step weights."""
+    """Pre-process the rows of ``chunks`` through ``PolicyProcessor.batch`` (each distinct row once, on the
+    CPU), the tensors then on ``device``. The ``train`` mask it returns carries the dataset's step weights."""
     rows, valid, train, burn = dataset.layout(chunks)
     unique, inverse = np.unique(rows.reshape(-1), return_inverse=True)
     prepared = processor.batch(
@@ -115,12 +119,12 @@ def make_batch(
         dataset.text_table[dataset.text_index[unique]],
         dataset.odom[unique],
     )
-    gather = torch.from_numpy(inverse.reshape(-1))
-    inputs = type(prepared)(*(x[gather] for x in prepared.as_tuple()))
-    labels = torch.from_numpy(processor.normalise_action(dataset.labels[rows]))
-    aux = torch.from_numpy(dataset.aux[rows])
-    weights = torch.from_numpy(train * dataset.weights[rows])
-    return inputs, labels, torch.from_numpy(valid), weights, burn, aux
+    gather = torch.from_numpy(inverse.reshape(-1)).to(device)
+    inputs = type(prepared)(*(x.to(device)[gather] for x in prepared.as_tuple()))  # distinct rows copied once
+    labels = torch.from_numpy(processor.normalise_action(dataset.labels[rows])).to(device)
+    aux = torch.from_numpy(dataset.aux[rows]).to(device)
+    weights = torch.from_numpy(train * dataset.weights[rows]).to(device)
+    return inputs, labels, torch.from_numpy(valid).to(device), weights, burn, aux
 
 
 def embed_instructions(processor: PolicyProcessor, episodes: Sequence[Episode], cache: dict[str, np.ndarray]) -> None:

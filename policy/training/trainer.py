@@ -35,8 +35,9 @@ from policy.processing import PolicyProcessor, ScanGeometry
 from policy.training.collection import collect_stage, episode_stats, training_episodes
 from policy.training.config import Log, TrainConfig
 from policy.training.dataset import SequenceDataset, embed_instructions, make_batch
-from policy.training.loss import near_obstacle_weights, sequence_loss
+from policy.training.loss import near_obstacle_weights
 from policy.training.stage_eval import Learner, ScalarWriter, final_eval, stage_eval
+from policy.training.step import Batch, autocast_dtype, batch_threads, optimiser_step, prefetched, resolve_device
 from sim.config import SimConfig, load_sim_config
 
 
@@ -76,6 +77,10 @@ class _Run:
     """Instruction -> embedding, computed once per string over the whole run."""
     ray: str | None = None
     """Collect on the Ray cluster at this address (:func:`policy.training.collection.collect_stage`)."""
+    device: torch.device = torch.device("cpu")
+    """Where the model, its batches and the closed-loop checks run (``config.device`` resolved)."""
+    amp: torch.dtype | None = None
+    """The autocast dtype of the forward pass (None: float32)."""
 
     @property
     def out(self) -> Path:
@@ -111,12 +116,15 @@ def train(config: TrainConfig, log: Log = print, progress: bool = True, ray: str
     policy_config = get_variant(config.variant).with_limits(
         sim.robot.max_linear, sim.robot.max_angular, sim.task.stop_speed
     )
-    model = NavPolicy(policy_config)
+    device = resolve_device(config.device)
+    amp = autocast_dtype(device, config.mixed_precision)
+    model = NavPolicy(policy_config).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    log(f"training {config.variant} on {device}" + (f" ({str(amp).removeprefix('torch.')} autocast)" if amp else ""))
     learner = Learner(model, PolicyProcessor(policy_config), ScanGeometry.from_lidar_config(sim.lidar))
     state, resumed = _resume(config, model, optimizer, log)
     writer = SummaryWriter(str(out / "tb"), purge_step=state.global_step if resumed else None)
-    run = _Run(config, sim, clean, learner, optimizer, writer, state, log, progress, ray=ray)
+    run = _Run(config, sim, clean, learner, optimizer, writer, state, log, progress, ray=ray, device=device, amp=amp)
     try:
         for stage in range(state.stage, 1 + config.dagger_rounds):
             _run_stage(run, stage)
@@ -213,10 +221,16 @@ def _run_epoch(run: _Run, dataset: SequenceDataset, stage: int, epoch: int, epoc
     desc = f"stage {stage} epoch {epoch}"
     bar = tqdm(total=len(batches), initial=state.batch, desc=desc, unit="batch", disable=not run.progress)
     tic, samples, loss = time.perf_counter(), 0, math.nan
+    learner = run.learner
+
+    def make(chunks: np.ndarray) -> Batch:
+        return make_batch(dataset, chunks, learner.processor, learner.geometry, run.device)
+
+    stream = prefetched(make, batches[state.batch :], batch_threads(run.device, config.batch_threads))
     try:
-        for index in range(state.batch, len(batches)):
+        for index, batch in zip(range(state.batch, len(batches)), stream, strict=True):
             lr = cosine_lr(config.learning_rate, epoch * len(batches) + index, total, config.lr_final_fraction)
-            loss, parts, trained = _train_step(run, dataset, batches[index], lr)
+            loss, parts, trained = optimiser_step(learner.model, run.optimizer, batch, config, lr, run.amp)
             samples += trained
             state.global_step, state.batch = state.global_step + 1, index + 1
             _write_step(run.writer, state.global_step, loss, parts, lr)
@@ -225,6 +239,7 @@ def _run_epoch(run: _Run, dataset: SequenceDataset, stage: int, epoch: int, epoc
                 run.checkpoint()
             bar.update(1)
     finally:
+        stream.close()
         bar.close()
     elapsed = time.perf_counter() - tic
     run.writer.add_scalar("train/samples_per_s", samples / max(elapsed, 1e-9), state.global_step)
@@ -238,35 +253,6 @@ def _run_epoch(run: _Run, dataset: SequenceDataset, stage: int, epoch: int, epoc
     if state.epoch == epochs:
         state.stage, state.epoch = stage + 1, 0
     run.checkpoint()
-
-
-def _train_step(
-    run: _Run, dataset: SequenceDataset, chunks: np.ndarray, lr: float
-) -> tuple[float, dict[str, float], int]:
-    """One optimiser step at ``lr`` on the sequences ``chunks``; returns the loss, its parts and the
-    number of samples trained on."""
-    config, model, optimizer = run.config, run.learner.model, run.optimizer
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-    inputs, labels, valid, weights, burn, aux = make_batch(dataset, chunks, run.learner.processor, run.learner.geometry)
-    loss, parts = sequence_loss(
-        model,
-        inputs,
-        labels,
-        valid,
-        weights,
-        burn,
-        aux,
-        config.aux_weight,
-        config.stop_weight,
-        config.aux_distance_scale,
-    )
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if config.grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-    optimizer.step()
-    return loss.item(), parts, int((weights > 0).sum())
 
 
 def _write_step(writer: ScalarWriter, step: int, loss: float, parts: dict[str, float], lr: float) -> None:

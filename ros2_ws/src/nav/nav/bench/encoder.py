@@ -4,7 +4,12 @@ What is timed is one control step as the robot runs it: a batch-1 ``NavPolicy`` 
 ``torch.inference_mode`` with the GRU state carried from the previous step, after a warm-up, with
 torch using every core this process may run on. Pre-processing is timed separately (one synthetic
 64x64 camera frame and a scan in the robot profile's lidar layout through :class:`PolicyProcessor`,
-embedding given).
+embedding given), and so is the agent's whole tick, :meth:`PolicyController.act` on a fresh frame each step
+(pre-processing, the copy to the device, the forward, the command back), per device.
+
+``device``: ``auto`` times the CPU, and CUDA beside it when torch sees a GPU; ``cpu`` the CPU alone; ``cuda``
+the CPU beside CUDA (an error where there is none). On CUDA the forward is also timed under bf16 autocast
+(``gpu_bf16_*``), to show whether mixed precision helps a batch-1 step.
 
 Variants are measured in interleaved rounds (small, medium, large, small, ...) so that a neighbour
 process taking a core for a while slows every variant alike; p50/p99 are over all timed steps.
@@ -26,6 +31,7 @@ import torch
 
 from configs.robot import robot_profile
 from policy.configuration import DEFAULT_MODELS_CONFIG, PolicyConfig, UnknownVariantError, load_variants
+from policy.controller import PolicyController
 from policy.modeling import NavPolicy, parameter_count
 from policy.processing import PolicyProcessor, ScanGeometry
 
@@ -45,13 +51,21 @@ class EncoderBenchConfig:
     models_config: str = DEFAULT_MODELS_CONFIG
     threads: int = 0
     """Torch CPU threads; 0 means every core available to this process."""
-    gpu: bool = True
-    """Also time on CUDA when it is available."""
+    device: str = "auto"
+    """``auto``: the CPU, and CUDA beside it when present; ``cpu``: the CPU alone; ``cuda``: the CPU and CUDA."""
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.iters < 1 or self.rounds < 1 or self.warmup < 0 or self.threads < 0:
             raise ValueError("iters >= 1, rounds >= 1, warmup >= 0 and threads >= 0 are required")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+
+    def use_gpu(self) -> bool:
+        """Whether CUDA is timed; ``device: cuda`` where torch sees no GPU is a ``ValueError``."""
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device 'cuda': torch {torch.__version__} sees no CUDA GPU here; use auto or cpu")
+        return self.device != "cpu" and torch.cuda.is_available()
 
 
 def cpu_name() -> str:
@@ -83,19 +97,22 @@ def _synthetic_inputs(config: PolicyConfig, device: torch.device, seed: int) -> 
 
 
 class _Runner:
-    """A model, its inputs and its carried memory on one device."""
+    """A model, its inputs and its carried memory on one device (the forward under ``amp`` autocast if given)."""
 
-    def __init__(self, config: PolicyConfig, device: torch.device, seed: int) -> None:
+    def __init__(self, config: PolicyConfig, device: torch.device, seed: int, amp: torch.dtype | None = None) -> None:
         torch.manual_seed(seed)
         self.model = NavPolicy(config).to(device).eval()
         self.inputs = _synthetic_inputs(config, device, seed)
         self.hidden: torch.Tensor | None = None
         self.sync = device.type == "cuda"
+        self.amp = amp
+        self.device_type = device.type
 
     def steps(self, n: int) -> list[float]:
         """``n`` control steps; their latencies in ms."""
         out = []
-        with torch.inference_mode():
+        autocast = torch.autocast(self.device_type, dtype=self.amp or torch.float32, enabled=self.amp is not None)
+        with torch.inference_mode(), autocast:
             for _ in range(n):
                 t0 = time.perf_counter()
                 _, self.hidden = self.model(*self.inputs, self.hidden)
@@ -105,11 +122,37 @@ class _Runner:
         return out
 
 
-def step_latencies_ms(
-    configs: list[PolicyConfig], device: torch.device, iters: int, warmup: int, rounds: int, seed: int = 0
-) -> dict[str, list[float]]:
-    """Per-step latencies (ms) of each config on ``device``, interleaved over ``rounds``."""
-    runners = {c.name: _Runner(c, device, seed) for c in configs}
+class _Ticker:
+    """The agent's tick on one device: :meth:`PolicyController.act` on a fresh synthetic frame each step."""
+
+    def __init__(self, config: PolicyConfig, device: torch.device, seed: int) -> None:
+        torch.manual_seed(seed)
+        model = NavPolicy(config).to(device).eval()
+        self.geometry = ScanGeometry.from_profile()
+        self.controller = PolicyController(model, PolicyProcessor(config), self.geometry, device)
+        rng = np.random.default_rng(seed)
+        beams = robot_profile().lidar.beams
+        self.frames = rng.integers(0, 256, (8, 64, 64, 3), dtype=np.uint8)
+        self.obs: dict[str, Any] = {
+            "scan": rng.uniform(0.2, self.geometry.range_max, beams).astype(np.float32),
+            "instruction": np.full(config.text_dim, 1.0 / math.sqrt(config.text_dim), dtype=np.float32),
+            "odom": np.array([0.2, 0.1], dtype=np.float32),
+        }
+        self.count = 0
+
+    def steps(self, n: int) -> list[float]:
+        out = []
+        for _ in range(n):
+            self.obs["image"] = self.frames[self.count % len(self.frames)]  # a new frame: no cached features
+            self.count += 1
+            t0 = time.perf_counter()
+            self.controller.act(self.obs)  # the command comes back to the host: synchronised
+            out.append((time.perf_counter() - t0) * 1e3)
+        return out
+
+
+def _interleaved(runners: dict[str, Any], iters: int, warmup: int, rounds: int) -> dict[str, list[float]]:
+    """Each runner's ``steps`` latencies: ``warmup`` untimed, then ``iters`` over ``rounds`` interleaved rounds."""
     for runner in runners.values():
         runner.steps(warmup)
     times: dict[str, list[float]] = {name: [] for name in runners}
@@ -119,6 +162,27 @@ def step_latencies_ms(
         for name, runner in runners.items():
             times[name] += runner.steps(n)
     return times
+
+
+def step_latencies_ms(
+    configs: list[PolicyConfig],
+    device: torch.device,
+    iters: int,
+    warmup: int,
+    rounds: int,
+    seed: int = 0,
+    amp: torch.dtype | None = None,
+) -> dict[str, list[float]]:
+    """Per-step forward latencies (ms) of each config on ``device`` (under ``amp`` autocast if given),
+    interleaved over ``rounds``."""
+    return _interleaved({c.name: _Runner(c, device, seed, amp) for c in configs}, iters, warmup, rounds)
+
+
+def act_latencies_ms(
+    configs: list[PolicyConfig], device: torch.device, iters: int, warmup: int, rounds: int, seed: int = 0
+) -> dict[str, list[float]]:
+    """Per-tick latencies (ms) of :meth:`PolicyController.act` for each config on ``device``, interleaved."""
+    return _interleaved({c.name: _Ticker(c, device, seed) for c in configs}, iters, warmup, rounds)
 
 
 def _preprocess_ms(config: PolicyConfig, iters: int) -> float:
@@ -156,15 +220,17 @@ def bench_encoder(config: EncoderBenchConfig) -> dict[str, Any]:
     configs = [registry[n] for n in names]
     threads = config.threads or _available_cores()
     previous_threads = torch.get_num_threads()
-    use_gpu = config.gpu and torch.cuda.is_available()
+    use_gpu = config.use_gpu()
     torch.set_num_threads(threads)
+    timing = (config.iters, config.warmup, config.rounds, config.seed)
     try:
-        cpu = step_latencies_ms(configs, torch.device("cpu"), config.iters, config.warmup, config.rounds, config.seed)
-        gpu = (
-            step_latencies_ms(configs, torch.device("cuda"), config.iters, config.warmup, config.rounds, config.seed)
-            if use_gpu
-            else {}
-        )
+        cpu = step_latencies_ms(configs, torch.device("cpu"), *timing)
+        cpu_act = act_latencies_ms(configs, torch.device("cpu"), *timing)
+        if use_gpu:
+            cuda = torch.device("cuda")
+            gpu = step_latencies_ms(configs, cuda, *timing)
+            gpu_bf16 = step_latencies_ms(configs, cuda, *timing, amp=torch.bfloat16)
+            gpu_act = act_latencies_ms(configs, cuda, *timing)
         rows = []
         for c in configs:
             row: dict[str, Any] = {
@@ -175,10 +241,13 @@ def bench_encoder(config: EncoderBenchConfig) -> dict[str, Any]:
                 "cpu_p50_ms": _p(cpu[c.name], 50),
                 "cpu_p99_ms": _p(cpu[c.name], 99),
                 "preprocess_p50_ms": round(_preprocess_ms(c, 100), 3),
+                "act_cpu_p50_ms": _p(cpu_act[c.name], 50),
             }
             if use_gpu:
                 row["gpu_p50_ms"] = _p(gpu[c.name], 50)
                 row["gpu_p99_ms"] = _p(gpu[c.name], 99)
+                row["gpu_bf16_p50_ms"] = _p(gpu_bf16[c.name], 50)
+                row["act_gpu_p50_ms"] = _p(gpu_act[c.name], 50)
             rows.append(row)
     finally:
         torch.set_num_threads(previous_threads)
@@ -202,19 +271,23 @@ def bench_encoder(config: EncoderBenchConfig) -> dict[str, Any]:
 def format_table(result: dict[str, Any]) -> str:
     """The benchmark as a markdown table, with the device line and the large/small ratio under it."""
     gpu = result["gpu"] is not None
-    head = "| variant | input | beams | params | CPU p50 ms | CPU p99 ms | pre-process p50 ms |"
-    rule = "|---|---:|---:|---:|---:|---:|---:|"
+    head = "| variant | input | beams | params | CPU p50 ms | CPU p99 ms | pre-process p50 ms | act CPU p50 ms |"
+    rule = "|---|---:|---:|---:|---:|---:|---:|---:|"
     if gpu:
-        head += " GPU p50 ms | GPU p99 ms |"
-        rule += "---:|---:|"
+        head += " GPU p50 ms | GPU p99 ms | GPU bf16 p50 ms | act GPU p50 ms |"
+        rule += "---:|---:|---:|---:|"
     lines = [head, rule]
     for r in result["variants"]:
         line = (
             f"| {r['variant']} | {r['image_size']}x{r['image_size']} | {r['lidar_beams']} | {r['params']:,} | "
-            f"{r['cpu_p50_ms']:.2f} | {r['cpu_p99_ms']:.2f} | {r['preprocess_p50_ms']:.2f} |"
+            f"{r['cpu_p50_ms']:.2f} | {r['cpu_p99_ms']:.2f} | {r['preprocess_p50_ms']:.2f} | "
+            f"{r['act_cpu_p50_ms']:.2f} |"
         )
         if gpu:
-            line += f" {r['gpu_p50_ms']:.2f} | {r['gpu_p99_ms']:.2f} |"
+            line += (
+                f" {r['gpu_p50_ms']:.2f} | {r['gpu_p99_ms']:.2f} | {r['gpu_bf16_p50_ms']:.2f} | "
+                f"{r['act_gpu_p50_ms']:.2f} |"
+            )
         lines.append(line)
     lines.append("")
     device = f"CPU: {result['cpu']}, {result['cpu_threads']} torch threads; torch {result['torch']}"

@@ -1,4 +1,4 @@
-"""``nav bench sim | encoder | loop | collect``: the benchmarks (:mod:`nav.bench`)."""
+"""``nav bench sim | encoder | train | loop | collect``: the benchmarks (:mod:`nav.bench`)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,28 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=int,
         help="torch CPU threads (default 0: every core; the agent node runs with ros.yaml agent.torch_threads)",
     )
+    benc.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        help="auto (default): the CPU, and CUDA beside it when present; cpu: the CPU alone; cuda: CPU and CUDA",
+    )
     benc.add_argument("--json", action="store_true")
+    btrain = add_command(
+        targets,
+        "train",
+        run_train,
+        "nav train's optimiser step (batch on the CPU, forward, backward, AdamW) per variant, CPU beside GPU",
+        "bench train",
+    )
+    btrain.add_argument("--steps", type=int, help="timed optimiser steps per variant and device (default 20)")
+    btrain.add_argument("--variants", nargs="+", help="variant names (default: all in configs/models.yaml)")
+    btrain.add_argument("--device", choices=("auto", "cpu", "cuda"), help="as bench encoder's --device")
+    btrain.add_argument("--config", help="training config whose batch is timed (default train.yaml)")
+    btrain.add_argument("--threads", type=int, help="torch CPU threads (default 0: every core)")
+    btrain.add_argument(
+        "--batch-threads", type=int, help="threads making batches ahead (default: the config's; -1 auto, 0 none)"
+    )
+    btrain.add_argument("--json", action="store_true")
     bcol = add_command(
         targets,
         "collect",
@@ -88,7 +109,22 @@ def run_sim(args: argparse.Namespace) -> int:
 def run_encoder(args: argparse.Namespace) -> int:
     from nav.bench.encoder import EncoderBenchConfig, bench_encoder, format_table
 
-    result = bench_encoder(EncoderBenchConfig(**options(args, "iters", "variants", "threads")))
+    try:
+        result = bench_encoder(EncoderBenchConfig(**options(args, "iters", "variants", "threads", "device")))
+    except ValueError as exc:  # device cuda without a GPU
+        return fail(args, exc, 2)
+    return _show(args, result, format_table(result))
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from nav.bench.train import TrainBenchConfig, bench_train, format_table
+    from policy.configuration import UnknownVariantError
+
+    try:
+        config = TrainBenchConfig(**options(args, "steps", "variants", "device", "config", "threads", "batch_threads"))
+        result = bench_train(config)
+    except (ValueError, UnknownVariantError) as exc:
+        return fail(args, exc, 2)
     return _show(args, result, format_table(result))
 
 
