@@ -242,3 +242,82 @@ def test_an_actor_that_cannot_start_is_a_clear_error(cluster: str, capsys: pytes
     assert main(argv) == 2
     message = capsys.readouterr().err
     assert "actors could not start" in message and "no model 'no-such-model'" in message
+
+
+def test_nav_train_ray_trains_data_parallel_and_the_driver_takes_up_rank_0s_weights(
+    cluster: str, tmp_path: Path, short_sim: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two ranks on the two nodes, gradients averaged over gloo: the run ends in a loadable model, rank 0's
+    checkpoints and train scalars are where a local run puts them, and every rank ended each stage with the
+    same weights (the run fails otherwise)."""
+    from policy.checkpoint import latest_checkpoint, load_checkpoint
+    from policy.model_io import load_model
+
+    out = tmp_path / "ddp"
+    config = tiny_config(out, short_sim, workers=2, train_workers=2, eval_episodes=1, stage_eval_episodes=0)
+    path = tmp_path / "train.yaml"
+    path.write_text(yaml.safe_dump(_plain(dataclasses.asdict(config))), encoding="utf-8")
+    assert main(["train", "--config", str(path), "--ray", cluster, "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("data-parallel over 2 Ray actors") == 2  # one group per stage (BC, DAgger round 1)
+    assert "stage 1 epoch 0:" in printed and "samples/s" in printed  # rank 0's log reached the driver
+    model, _, manifest = load_model(out / "model", device="cpu")
+    latest = latest_checkpoint(out / "checkpoints")
+    assert latest is not None
+    checkpoint = load_checkpoint(latest)
+    assert checkpoint.progress["stage"] == 2
+    assert checkpoint.progress["global_step"] == manifest["metrics"]["global_step"]
+    for name, tensor in model.state_dict().items():  # the driver took up rank 0's weights
+        assert np.allclose(tensor.numpy(), checkpoint.model_state[name].float().numpy(), atol=1e-3), name
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tags = EventAccumulator(str(out / "tb")).Reload().Tags()["scalars"]
+    assert {"train/loss", "train/lr"} <= set(tags)
+    from policy.training import train
+
+    with pytest.raises(ValueError, match="needs a Ray cluster"):
+        train(config, log=lambda _: None, progress=False)
+
+
+def test_a_training_rank_killed_mid_stage_is_replaced_and_no_step_counts_twice(
+    cluster: str, tmp_path: Path, short_sim: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first group loses a rank to SIGKILL as it forms: the stage trains again on fresh actors from its
+    checkpoint, and the run's steps are exactly one pass of each stage's batches."""
+    from policy.processing import PolicyProcessor
+    from policy.training import SequenceDataset, distributed, train, training_episodes
+    from policy.training.dataset import embed_instructions
+
+    real = distributed.train_stage_on_ray
+    calls: list[int] = []
+    killed: list[int] = []
+
+    def kill_once(pids: list[int]) -> None:
+        if not killed:
+            killed.append(pids[1])
+            os.kill(pids[1], signal.SIGKILL)
+
+    def first_group_loses_a_rank(*args: object, **kwargs: object) -> None:
+        calls.append(1)
+        kwargs["on_start"] = kill_once
+        real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(distributed, "train_stage_on_ray", first_group_loses_a_rank)
+    config = tiny_config(tmp_path, short_sim, workers=2, train_workers=2, eval_episodes=1, stage_eval_episodes=0)
+    lines: list[str] = []
+    train(config, log=lines.append, progress=False, ray=cluster)
+    assert sum("a training rank was lost" in line for line in lines) == 1, lines
+    assert len(calls) == 2  # BC (its group lost once, then trained) and DAgger round 1
+
+    from policy.configuration import get_variant
+
+    processor, cache, expected = PolicyProcessor(get_variant(config.variant)), {}, 0
+    for stage in (0, 1):  # one pass over each stage's batches (every batch holds a sequence per rank)
+        episodes = training_episodes(config, stage, tmp_path / "data")
+        embed_instructions(processor, episodes, cache)
+        dataset = SequenceDataset(episodes, cache, config.sequence_length, config.burn_in)
+        batches = dataset.epoch_batches(np.random.default_rng([config.seed, stage, 0]), config.batch_sequences)
+        expected += len([b for b in batches if len(b) >= 2])
+    from policy.model_io import read_manifest
+
+    assert read_manifest(tmp_path / "model")["metrics"]["global_step"] == expected

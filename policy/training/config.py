@@ -66,6 +66,9 @@ class TrainConfig:
     distance divided by this (a larger scale weights distance errors less)."""
     workers: int = 2
     """Collection processes (1: collect in the training process)."""
+    train_workers: int = 1
+    """Optimiser processes: 1 trains in the ``nav train`` process; N > 1 trains data-parallel on N Ray actors
+    (``nav train --ray``; :mod:`policy.training.distributed`), each on 1/N of every batch."""
     shard_episodes: int = 25
     """Episodes per data shard (what a kill during collection can lose, per worker)."""
     out_dir: str = "runs/train"
@@ -121,6 +124,7 @@ class TrainConfig:
         if not 0.0 <= self.perturbation_probability <= 1.0:
             raise ValueError(f"perturbation_probability must be in [0, 1], got {self.perturbation_probability}")
         positive = (
+            "train_workers",
             "sequence_length",
             "batch_sequences",
             "workers",
@@ -146,6 +150,11 @@ class TrainConfig:
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.batch_sequences < self.train_workers:
+            raise ValueError(
+                f"batch_sequences ({self.batch_sequences}) must be >= train_workers ({self.train_workers}): "
+                "every rank trains on at least one sequence of each batch"
+            )
         if self.dagger_rounds > 0 and self.dagger_episodes_per_round < 1:
             raise ValueError("dagger_episodes_per_round must be >= 1 when dagger_rounds > 0")
         if not 0.0 <= self.dagger_beta <= 1.0:

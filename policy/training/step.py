@@ -75,10 +75,12 @@ def optimiser_step(
     config: TrainConfig,
     lr: float,
     amp: torch.dtype | None = None,
+    reduce: Callable[[NavPolicy], None] | None = None,
 ) -> tuple[float, dict[str, float], int]:
     """One AdamW step at ``lr`` on ``batch`` (on the model's device) under ``config``'s loss weights and
-    gradient clip, the forward pass under ``amp`` autocast (None: float32). Returns the loss, its parts and
-    the number of samples trained on."""
+    gradient clip, the forward pass under ``amp`` autocast (None: float32); ``reduce`` runs between the
+    backward pass and the clip (data-parallel training averages the gradients there). Returns the loss, its
+    parts and the number of samples trained on."""
     inputs, labels, valid, weights, burn, aux = batch
     for group in optimizer.param_groups:
         group["lr"] = lr
@@ -100,6 +102,8 @@ def optimiser_step(
         )
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    if reduce is not None:
+        reduce(model)
     if config.grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
     optimizer.step()

@@ -21,6 +21,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -39,6 +40,9 @@ from policy.training.loss import near_obstacle_weights
 from policy.training.stage_eval import Learner, ScalarWriter, final_eval, stage_eval
 from policy.training.step import Batch, autocast_dtype, batch_threads, optimiser_step, prefetched, resolve_device
 from sim.config import SimConfig, load_sim_config
+
+if TYPE_CHECKING:
+    from policy.training.distributed import Parallel
 
 
 @dataclass
@@ -81,21 +85,31 @@ class _Run:
     """Where the model, its batches and the closed-loop checks run (``config.device`` resolved)."""
     amp: torch.dtype | None = None
     """The autocast dtype of the forward pass (None: float32)."""
+    parallel: Parallel | None = None
+    """In a data-parallel worker (:mod:`policy.training.distributed`): its rank's share of each batch, the
+    gradient average, and whether it writes the checkpoints; None: the one process that trains."""
 
     @property
     def out(self) -> Path:
         return Path(self.config.out_dir)
 
     def checkpoint(self) -> None:
-        """Save the model, the optimiser and :attr:`state` (with the config and the torch RNG state)."""
-        state = dict(
-            dataclasses.asdict(self.state),
-            config=dataclasses.asdict(self.config),
-            torch_rng=torch.get_rng_state().tolist(),
+        """Save the model, the optimiser and :attr:`state` (with the config and the torch RNG state); in a
+        data-parallel group every rank averages its BatchNorm statistics first and rank 0 saves."""
+        if self.parallel is not None:
+            self.parallel.sync_buffers(self.learner.model)
+            if not self.parallel.writes:
+                return
+        path = save_checkpoint(
+            self.out / "checkpoints", self.learner.model, self.optimizer, progress_record(self.state, self.config)
         )
-        path = save_checkpoint(self.out / "checkpoints", self.learner.model, self.optimizer, state)
         s = self.state
         self.log(f"checkpoint {path.name} (stage {s.stage}, epoch {s.epoch}, batch {s.batch})")
+
+
+def progress_record(state: Progress, config: TrainConfig) -> dict[str, Any]:
+    """What a checkpoint keeps beside the weights: ``state``, the config and the torch RNG state (as JSON)."""
+    return dict(dataclasses.asdict(state), config=dataclasses.asdict(config), torch_rng=torch.get_rng_state().tolist())
 
 
 def train(config: TrainConfig, log: Log = print, progress: bool = True, ray: str | None = None) -> Path:
@@ -103,6 +117,8 @@ def train(config: TrainConfig, log: Log = print, progress: bool = True, ray: str
     the Ray cluster at this address (``nav train --ray``; the checks and the optimiser stay in this process)."""
     from torch.utils.tensorboard import SummaryWriter
 
+    if config.train_workers > 1 and ray is None:
+        raise ValueError(f"train_workers {config.train_workers} needs a Ray cluster: nav train --ray [ADDRESS]")
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if config.torch_threads > 0:
@@ -162,18 +178,43 @@ def _run_stage(run: _Run, stage: int) -> None:
     """Collect ``stage``'s data, train on everything collected so far, then check the learner closed-loop."""
     config, state = run.config, run.state
     _collect(run, stage)
-    dataset = _stage_dataset(run, stage)
     epochs = config.epochs_bc if stage == 0 else config.epochs_dagger
-    run.log(f"stage {stage}: {dataset.samples} samples in {len(dataset)} sequences, {epochs} epoch(s)")
     run.learner.model.train()
-    for epoch in range(state.epoch, epochs):
-        _run_epoch(run, dataset, stage, epoch, epochs)
+    if epochs > 0 and config.train_workers > 1:
+        _train_stage_on_ray(run, stage, epochs)
+    else:
+        train_stage(run, stage, epochs)
     if epochs == 0:
         state.stage, state.epoch, state.batch = stage + 1, 0, 0
         run.checkpoint()
-    del dataset
     if config.stage_eval_episodes > 0:
         stage_eval(run.learner, run.clean, config, stage, run.writer, run.log)
+
+
+def train_stage(run: _Run, stage: int, epochs: int) -> None:
+    """The epochs of ``stage`` left to train, on the data collected so far (in this process, or as one rank
+    of a data-parallel group)."""
+    dataset = stage_dataset(run, stage)
+    run.log(f"stage {stage}: {dataset.samples} samples in {len(dataset)} sequences, {epochs} epoch(s)")
+    for epoch in range(run.state.epoch, epochs):
+        _run_epoch(run, dataset, stage, epoch, epochs)
+
+
+def _train_stage_on_ray(run: _Run, stage: int, epochs: int) -> None:
+    """``stage``'s epochs in ``train_workers`` Ray actors from the state checkpointed here; then this process
+    takes up the checkpoint their rank 0 wrote last (:mod:`policy.training.distributed`)."""
+    from policy.training.distributed import train_stage_on_ray
+
+    assert run.ray is not None  # train() refuses train_workers > 1 without a cluster
+    run.checkpoint()  # where the workers start
+    train_stage_on_ray(run.config, stage, epochs, run.ray, run.log)
+    latest = latest_checkpoint(run.out / "checkpoints")
+    if latest is None:
+        raise RuntimeError(f"the data-parallel workers left no checkpoint in {run.out / 'checkpoints'}")
+    checkpoint = load_checkpoint(latest)
+    checkpoint.restore(run.learner.model, run.optimizer)
+    for f in dataclasses.fields(Progress):
+        setattr(run.state, f.name, checkpoint.progress[f.name])
 
 
 def _collect(run: _Run, stage: int) -> None:
@@ -189,7 +230,7 @@ def _collect(run: _Run, stage: int) -> None:
     run.log(f"stage {stage} data: {stats}")
 
 
-def _stage_dataset(run: _Run, stage: int) -> SequenceDataset:
+def stage_dataset(run: _Run, stage: int) -> SequenceDataset:
     """The sequences ``stage`` trains on, each step weighted for ``near_weight``."""
     config = run.config
     episodes = training_episodes(config, stage, run.out / "data")
@@ -217,6 +258,9 @@ def _run_epoch(run: _Run, dataset: SequenceDataset, stage: int, epoch: int, epoc
     """Train ``epoch`` of ``stage`` from the state's next batch on; checkpoint on the way and at its end."""
     config, state = run.config, run.state
     batches = dataset.epoch_batches(np.random.default_rng([config.seed, stage, epoch]), config.batch_sequences)
+    parallel = run.parallel
+    if parallel is not None:  # every rank walks the same batches and trains on its share of each
+        batches = [b for b in batches if len(b) >= parallel.world]
     total = epochs * len(batches)
     desc = f"stage {stage} epoch {epoch}"
     bar = tqdm(total=len(batches), initial=state.batch, desc=desc, unit="batch", disable=not run.progress)
@@ -224,13 +268,17 @@ def _run_epoch(run: _Run, dataset: SequenceDataset, stage: int, epoch: int, epoc
     learner = run.learner
 
     def make(chunks: np.ndarray) -> Batch:
-        return make_batch(dataset, chunks, learner.processor, learner.geometry, run.device)
+        mine = chunks if parallel is None else parallel.share(chunks)
+        return make_batch(dataset, mine, learner.processor, learner.geometry, run.device)
 
     stream = prefetched(make, batches[state.batch :], batch_threads(run.device, config.batch_threads))
     try:
         for index, batch in zip(range(state.batch, len(batches)), stream, strict=True):
             lr = cosine_lr(config.learning_rate, epoch * len(batches) + index, total, config.lr_final_fraction)
-            loss, parts, trained = optimiser_step(learner.model, run.optimizer, batch, config, lr, run.amp)
+            reduce = None if parallel is None else parallel.average_gradients
+            loss, parts, trained = optimiser_step(learner.model, run.optimizer, batch, config, lr, run.amp, reduce)
+            if parallel is not None:
+                loss, parts, trained = parallel.mean_step(loss, parts, trained)
             samples += trained
             state.global_step, state.batch = state.global_step + 1, index + 1
             _write_step(run.writer, state.global_step, loss, parts, lr)

@@ -29,6 +29,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "ADDRESS (host:port, or auto; alone: Ray's default); shards are written in out_dir; needs pip install "
         "'.[cluster]'",
     )
+    tr.add_argument(
+        "--train-workers",
+        type=int,
+        metavar="N",
+        help="with --ray: train data-parallel on N Ray actors (gradients averaged; gloo on CPU, NCCL on GPU)",
+    )
     tr.add_argument("--no-progress", action="store_true")
     tr.add_argument("--json", action="store_true")
 
@@ -45,7 +51,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     log = log_for(args)
     config = load_train_config(*options(args, "config").values())
-    overrides = {k: getattr(args, k) for k in ("variant", "out_dir") if hasattr(args, k)}
+    overrides = {k: getattr(args, k) for k in ("variant", "out_dir", "train_workers") if hasattr(args, k)}
     config = dataclasses.replace(config, **overrides)
     if hasattr(args, "from_bags"):
         from nav.bags.episodes import bags_to_shard
@@ -68,7 +74,7 @@ def run_train(args: argparse.Namespace) -> int:
         model_dir = train(
             config, log=log, progress=not getattr(args, "no_progress", False), ray=getattr(args, "ray", None)
         )
-    except ClusterError as exc:
+    except (ClusterError, ValueError) as exc:  # a cluster that cannot be used; train_workers without --ray
         return fail(args, exc, 2)
     if getattr(args, "json", False):
         from policy.model_io import read_manifest
