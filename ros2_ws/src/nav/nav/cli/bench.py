@@ -23,18 +23,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "bench encoder",
     )
     benc.add_argument("--iters", type=int, help="timed control steps per variant")
-    benc.add_argument("--variants", nargs="+", help="variant names (default: all in configs/models.yaml)")
     benc.add_argument(
         "--threads",
         type=int,
         help="torch CPU threads (default 0: every core; the agent node runs with ros.yaml agent.torch_threads)",
     )
-    benc.add_argument(
-        "--device",
-        choices=("auto", "cpu", "cuda"),
-        help="auto (default): the CPU, and CUDA beside it when present; cpu: the CPU alone; cuda: CPU and CUDA",
-    )
-    benc.add_argument("--json", action="store_true")
+    _variants_and_device(benc)
     btrain = add_command(
         targets,
         "train",
@@ -43,14 +37,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "bench train",
     )
     btrain.add_argument("--steps", type=int, help="timed optimiser steps per variant and device (default 20)")
-    btrain.add_argument("--variants", nargs="+", help="variant names (default: all in configs/models.yaml)")
-    btrain.add_argument("--device", choices=("auto", "cpu", "cuda"), help="as bench encoder's --device")
     btrain.add_argument("--config", help="training config whose batch is timed (default train.yaml)")
     btrain.add_argument("--threads", type=int, help="torch CPU threads (default 0: every core)")
     btrain.add_argument(
         "--batch-threads", type=int, help="threads making batches ahead (default: the config's; -1 auto, 0 none)"
     )
-    btrain.add_argument("--json", action="store_true")
+    _variants_and_device(btrain)
     bcol = add_command(
         targets,
         "collect",
@@ -77,6 +69,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     bloop.add_argument("--config", type=Path, help="the agent's ros.yaml (default: configs/ros.yaml)")
     bloop.add_argument("--json", action="store_true", help="end with one line of JSON (progress goes to stderr)")
+
+
+def _variants_and_device(parser: argparse.ArgumentParser) -> None:
+    """The options bench encoder and bench train share: which variants, which devices, JSON."""
+    parser.add_argument("--variants", nargs="+", help="variant names (default: all in configs/models.yaml)")
+    parser.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        help="auto (default): the CPU, and CUDA beside it when present; cpu: the CPU alone; cuda: CPU and CUDA",
+    )
+    parser.add_argument("--json", action="store_true")
 
 
 def _show(args: argparse.Namespace, result: dict, table: str) -> int:
