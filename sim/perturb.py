@@ -47,7 +47,8 @@ class PerturbedEnv(gym.Wrapper):
     """The env with ``perturbations`` applied to its observations, its scene and its actions.
 
     With ``randomised`` (domain randomisation, for training), every episode also draws each of those on with
-    ``probability``, at a strength uniform between its neutral value and the one given, from the episode's seed.
+    ``probability``, at a strength uniform between its neutral value (for ``lidar_short``: the lidar's own
+    ``range_max``) and the one given, from the episode's seed.
     """
 
     def __init__(
@@ -84,7 +85,7 @@ class PerturbedEnv(gym.Wrapper):
         self.perturbations = dict(self.fixed)
         for q in self.randomised:  # drawn first, so the rest of the episode's draws do not shift them
             on, fraction = self._rng.random() < self.probability, self._rng.random()
-            neutral = PERTURBATIONS[q.name].neutral
+            neutral = self._neutral(q.name)
             if on and q.name not in self.fixed:
                 self.perturbations[q.name] = neutral + fraction * (q.strength - neutral)
         self._steps, self._last, self._shown = 0, None, {}
@@ -93,6 +94,15 @@ class PerturbedEnv(gym.Wrapper):
         if self._appearance_changed():
             obs = self.base._observe()  # the first frame already in the new look
         return self._observe(obs), info
+
+    def _neutral(self, name: str) -> float:
+        """The strength at which ``name`` changes nothing here: its table value, except that a range_max at or
+        over this lidar's own changes nothing either (draws of ``lidar_short`` go from there to the strength,
+        not from 100 m: else only the few draws under the sensor's range would shorten it)."""
+        neutral = PERTURBATIONS[name].neutral
+        if name == "lidar_short":
+            return min(neutral, float(self.base.config.lidar.range_max))
+        return neutral
 
     def step(self, action: Any):
         obs, reward, terminated, truncated, info = self.env.step(self._act(np.asarray(action, dtype=np.float64)))

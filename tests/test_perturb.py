@@ -163,6 +163,25 @@ def test_domain_randomisation_draws_each_episode_its_own_perturbations_reproduci
     assert all(0.0 <= d.get("latency", 0.0) <= PERTURBATIONS["latency"].default for d in drawn)
 
 
+def test_a_randomised_short_lidar_is_drawn_below_the_sensors_own_range():
+    """lidar_short's table neutral is 100 m; drawn from there, almost every draw would be longer than the
+    lidar (8 m) and change nothing. The draws go from the sensor's range_max to the strength, and each
+    shortens the scan to what it drew."""
+    sim = load_sim_config().replace(randomise=("lidar_short=3.0",), randomise_probability=1.0)
+    env = make_env(sim)
+    try:
+        drawn = []
+        for seed in range(10):
+            obs, _ = env.reset(seed=seed)
+            drawn.append(env.perturbations["lidar_short"])
+            scan = np.asarray(obs["scan"])
+            assert not np.any(scan > drawn[-1]), "nothing reads beyond the drawn range"
+    finally:
+        env.close()
+    assert all(3.0 <= r <= sim.lidar.range_max for r in drawn), drawn
+    assert max(drawn) - min(drawn) > 1.0, "the draws spread over the range"
+
+
 def test_training_takes_its_randomisation_from_train_yaml_and_refuses_an_unknown_name():
     from policy.training.config import TrainConfig, load_train_config
     from sim.perturb import PERTURBATIONS, parse_perturbations
