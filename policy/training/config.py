@@ -114,12 +114,11 @@ class TrainConfig:
     perturbation_probability: float = 0.5
 
     def __post_init__(self) -> None:
-        from policy.training.step import check_device_name
+        from policy.training.step import check_batch_threads, check_device_name
         from sim.perturbations import parse_perturbations
 
         check_device_name(self.device)
-        if self.batch_threads < -1:
-            raise ValueError(f"batch_threads must be >= 0, or -1 for auto; got {self.batch_threads}")
+        check_batch_threads(self.batch_threads)
         parse_perturbations(self.perturbations)  # an unknown name or a strength out of range: the key's error
         if not 0.0 <= self.perturbation_probability <= 1.0:
             raise ValueError(f"perturbation_probability must be in [0, 1], got {self.perturbation_probability}")

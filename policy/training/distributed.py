@@ -24,7 +24,6 @@ local run would; only the steps since that checkpoint are done twice.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import socket
 from collections.abc import Callable
@@ -162,29 +161,21 @@ class _TrainWorker:
         from torch.utils.tensorboard import SummaryWriter
 
         from policy.checkpoint import latest_checkpoint, load_checkpoint
-        from policy.configuration import get_variant
-        from policy.processing import PolicyProcessor, ScanGeometry
-        from policy.training.stage_eval import Learner
         from policy.training.step import autocast_dtype
-        from policy.training.trainer import Progress, _Run, train_stage
+        from policy.training.trainer import Progress, _Run, build_learner, train_stage
         from sim.config import load_sim_config
 
         config, writes = self.config, self.rank == 0
         out = Path(config.out_dir)
         sim = load_sim_config(config.sim_config)
-        policy_config = get_variant(config.variant).with_limits(
-            sim.robot.max_linear, sim.robot.max_angular, sim.task.stop_speed
-        )
-        model = NavPolicy(policy_config).to(self.device)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+        learner, optimizer = build_learner(config, sim, self.device)
         latest = latest_checkpoint(out / "checkpoints")
         if latest is None:
             raise RuntimeError(f"no checkpoint in {out / 'checkpoints'} to start stage {stage} from")
         checkpoint = load_checkpoint(latest)
-        checkpoint.restore(model, optimizer)
-        state = Progress(**{f.name: checkpoint.progress[f.name] for f in dataclasses.fields(Progress)})
+        checkpoint.restore(learner.model, optimizer)
+        state = Progress.from_record(checkpoint.progress)
         torch.manual_seed(config.seed + 1000 * stage + self.rank)
-        learner = Learner(model, PolicyProcessor(policy_config), ScanGeometry.from_lidar_config(sim.lidar))
         log = _Lines(writes)
         writer = SummaryWriter(str(out / "tb"), filename_suffix=f".stage{stage}") if writes else _NoScalars()
         run = _Run(
@@ -192,12 +183,12 @@ class _TrainWorker:
             device=self.device, amp=autocast_dtype(self.device, config.mixed_precision),
             parallel=Parallel(self.rank, self.world),
         )  # fmt: skip
-        model.train()
+        learner.model.train()
         try:
             train_stage(run, stage, epochs)
         finally:
             writer.close()
-        return {"digest": weights_digest(model), "log": log.lines}
+        return {"digest": weights_digest(learner.model), "log": log.lines}
 
     def leave(self) -> None:
         if dist.is_initialized():

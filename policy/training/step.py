@@ -43,6 +43,12 @@ def check_device_name(name: str) -> None:
         raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {name!r}")
 
 
+def check_batch_threads(value: int) -> None:
+    """Raise ``ValueError`` unless ``value`` is a thread count (>= 0) or -1 (auto, :func:`batch_threads`)."""
+    if value < -1:
+        raise ValueError(f"batch_threads must be >= 0, or -1 for auto; got {value}")
+
+
 def resolve_device(name: str) -> torch.device:
     """The device ``name`` means here: ``auto`` is CUDA when torch sees a GPU, else the CPU.
 

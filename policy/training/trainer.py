@@ -60,6 +60,11 @@ class Progress:
     history: dict[str, dict[str, float]] = field(default_factory=dict)
     """Stage (as a string) -> what its collected data holds (:func:`episode_stats`)."""
 
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Progress:
+        """The progress a checkpoint's record (:func:`progress_record`) holds."""
+        return cls(**{f.name: record[f.name] for f in dataclasses.fields(cls)})
+
 
 @dataclass
 class _Run:
@@ -112,6 +117,17 @@ def progress_record(state: Progress, config: TrainConfig) -> dict[str, Any]:
     return dict(dataclasses.asdict(state), config=dataclasses.asdict(config), torch_rng=torch.get_rng_state().tolist())
 
 
+def build_learner(config: TrainConfig, sim: SimConfig, device: torch.device) -> tuple[Learner, torch.optim.Optimizer]:
+    """A fresh model of ``config``'s variant on ``device`` (velocity limits from ``sim``), its processor, the
+    lidar's geometry, and its AdamW: what a run, or a rank of one, trains."""
+    policy_config = get_variant(config.variant).with_limits(
+        sim.robot.max_linear, sim.robot.max_angular, sim.task.stop_speed
+    )
+    model = NavPolicy(policy_config).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    return Learner(model, PolicyProcessor(policy_config), ScanGeometry.from_lidar_config(sim.lidar)), optimizer
+
+
 def train(config: TrainConfig, log: Log = print, progress: bool = True, ray: str | None = None) -> Path:
     """Run (or resume) BC + DAgger (see :mod:`policy.training`); returns ``out_dir/model``. ``ray``: collect on
     the Ray cluster at this address (``nav train --ray``; the checks and the optimiser stay in this process)."""
@@ -129,23 +145,20 @@ def train(config: TrainConfig, log: Log = print, progress: bool = True, ray: str
     sim = clean
     if config.perturbations:  # domain randomisation of the collected episodes (sim.perturb)
         sim = clean.replace(randomise=config.perturbations, randomise_probability=config.perturbation_probability)
-    policy_config = get_variant(config.variant).with_limits(
-        sim.robot.max_linear, sim.robot.max_angular, sim.task.stop_speed
-    )
     device = resolve_device(config.device)
     amp = autocast_dtype(device, config.mixed_precision)
-    model = NavPolicy(policy_config).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    learner, optimizer = build_learner(config, sim, device)
     log(f"training {config.variant} on {device}" + (f" ({str(amp).removeprefix('torch.')} autocast)" if amp else ""))
-    learner = Learner(model, PolicyProcessor(policy_config), ScanGeometry.from_lidar_config(sim.lidar))
-    state, resumed = _resume(config, model, optimizer, log)
+    state, resumed = _resume(config, learner.model, optimizer, log)
     writer = SummaryWriter(str(out / "tb"), purge_step=state.global_step if resumed else None)
     run = _Run(config, sim, clean, learner, optimizer, writer, state, log, progress, ray=ray, device=device, amp=amp)
     try:
         for stage in range(state.stage, 1 + config.dagger_rounds):
             _run_stage(run, stage)
+        state = run.state  # a data-parallel stage hands back the progress its ranks reached
         summary = final_eval(learner, clean, config, state.global_step, writer, log, progress)
         metrics = {"eval_unseen": summary, "collection": state.history, "global_step": state.global_step}
+        model, policy_config = learner.model, learner.processor.config
         save_model(model, policy_config, out / "model", dataclasses.asdict(config), metrics, config.weights_dtype)
         log(f"model saved to {out / 'model'}")
     finally:
@@ -165,7 +178,7 @@ def _resume(config: TrainConfig, model: NavPolicy, optimizer: torch.optim.Optimi
     if saved_variant != config.variant:
         raise ValueError(f"{latest} is a {saved_variant!r} run; out_dir {out} cannot resume it as {config.variant!r}")
     checkpoint.restore(model, optimizer)
-    state = Progress(**{f.name: checkpoint.progress[f.name] for f in dataclasses.fields(Progress)})
+    state = Progress.from_record(checkpoint.progress)
     torch.set_rng_state(torch.tensor(checkpoint.progress["torch_rng"], dtype=torch.uint8))
     log(
         f"resumed from {latest} (stage {state.stage}, epoch {state.epoch}, "
@@ -213,8 +226,7 @@ def _train_stage_on_ray(run: _Run, stage: int, epochs: int) -> None:
         raise RuntimeError(f"the data-parallel workers left no checkpoint in {run.out / 'checkpoints'}")
     checkpoint = load_checkpoint(latest)
     checkpoint.restore(run.learner.model, run.optimizer)
-    for f in dataclasses.fields(Progress):
-        setattr(run.state, f.name, checkpoint.progress[f.name])
+    run.state = Progress.from_record(checkpoint.progress)
 
 
 def _collect(run: _Run, stage: int) -> None:
@@ -272,10 +284,10 @@ def _run_epoch(run: _Run, dataset: SequenceDataset, stage: int, epoch: int, epoc
         return make_batch(dataset, mine, learner.processor, learner.geometry, run.device)
 
     stream = prefetched(make, batches[state.batch :], batch_threads(run.device, config.batch_threads))
+    reduce = None if parallel is None else parallel.average_gradients
     try:
         for index, batch in zip(range(state.batch, len(batches)), stream, strict=True):
             lr = cosine_lr(config.learning_rate, epoch * len(batches) + index, total, config.lr_final_fraction)
-            reduce = None if parallel is None else parallel.average_gradients
             loss, parts, trained = optimiser_step(learner.model, run.optimizer, batch, config, lr, run.amp, reduce)
             if parallel is not None:
                 loss, parts, trained = parallel.mean_step(loss, parts, trained)

@@ -35,7 +35,7 @@ from policy.controller import PolicyController
 from policy.modeling import NavPolicy, parameter_count
 from policy.processing import PolicyProcessor, ScanGeometry
 
-__all__ = ["EncoderBenchConfig", "bench_encoder", "cpu_name", "format_table", "step_latencies_ms"]
+__all__ = ["EncoderBenchConfig", "bench_encoder", "cpu_name", "format_table", "step_latencies_ms", "times_cuda"]
 
 
 @dataclass(frozen=True)
@@ -58,14 +58,25 @@ class EncoderBenchConfig:
     def __post_init__(self) -> None:
         if self.iters < 1 or self.rounds < 1 or self.warmup < 0 or self.threads < 0:
             raise ValueError("iters >= 1, rounds >= 1, warmup >= 0 and threads >= 0 are required")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        times_cuda(self.device)
 
     def use_gpu(self) -> bool:
-        """Whether CUDA is timed; ``device: cuda`` where torch sees no GPU is a ``ValueError``."""
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device 'cuda': torch {torch.__version__} sees no CUDA GPU here; use auto or cpu")
-        return self.device != "cpu" and torch.cuda.is_available()
+        """Whether CUDA is timed beside the CPU."""
+        return times_cuda(self.device)
+
+
+def times_cuda(device: str) -> bool:
+    """Whether a bench asked for ``device`` times CUDA beside the CPU: ``auto`` where torch sees a GPU, ``cuda``;
+    not ``cpu``.
+
+    Raises:
+        ValueError: a device other than auto, cpu or cuda; ``cuda`` where torch sees no GPU.
+    """
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device 'cuda': torch {torch.__version__} sees no CUDA GPU here; use auto or cpu")
+    return device != "cpu" and torch.cuda.is_available()
 
 
 def cpu_name() -> str:

@@ -23,14 +23,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from nav.bench.encoder import cpu_name
+from nav.bench.encoder import cpu_name, times_cuda
 from policy.configuration import UnknownVariantError, get_variant, load_variants
 from policy.data import Episode
 from policy.modeling import NavPolicy
 from policy.processing import PolicyProcessor, ScanGeometry
 from policy.training.config import DEFAULT_TRAIN_CONFIG, TrainConfig, load_train_config
 from policy.training.dataset import SequenceDataset, make_batch
-from policy.training.step import Batch, batch_threads, optimiser_step, prefetched
+from policy.training.step import Batch, batch_threads, check_batch_threads, optimiser_step, prefetched
 from sim.config import SimConfig, load_sim_config
 
 __all__ = ["TrainBenchConfig", "bench_train", "format_table"]
@@ -57,17 +57,14 @@ class TrainBenchConfig:
     def __post_init__(self) -> None:
         if self.steps < 1 or self.warmup < 0 or self.threads < 0:
             raise ValueError("steps >= 1, warmup >= 0 and threads >= 0 are required")
-        if self.batch_threads is not None and self.batch_threads < -1:
-            raise ValueError(f"batch_threads must be >= 0, or -1 for auto; got {self.batch_threads}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device 'cuda': torch {torch.__version__} sees no CUDA GPU here; use auto or cpu")
+        if self.batch_threads is not None:
+            check_batch_threads(self.batch_threads)
+        times_cuda(self.device)
 
     def modes(self) -> list[tuple[str, torch.device, torch.dtype | None]]:
         """(row name, device, autocast dtype) of every timed mode."""
         modes: list[tuple[str, torch.device, torch.dtype | None]] = [("cpu", torch.device("cpu"), None)]
-        if self.device != "cpu" and torch.cuda.is_available():
+        if times_cuda(self.device):
             cuda = torch.device("cuda")
             modes += [("cuda", cuda, None), ("cuda+bf16", cuda, torch.bfloat16)]
         return modes
