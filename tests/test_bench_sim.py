@@ -27,3 +27,6 @@ def test_the_sim_bench_measures_the_parallel_floor_and_the_vector_workers(capsys
     busy = result["vector_worker_busy"]
     assert len(busy) == 2 and all(0.0 < b <= 1.01 for b in busy)  # a share of the timed wall clock
     assert result["vector_main_cpu_ms_per_step"] > 0
+    assert len(result["vector_worker_step_ms"]) == 2 and all(ms > 0 for ms in result["vector_worker_step_ms"])
+    assert result["env_step_ms"] == pytest.approx(1000.0 / result["env_steps_per_second"], rel=1e-3)
+    assert result["vector_still_ratio_to_floor"] > 0.0 and len(result["vector_still_worker_busy"]) == 2

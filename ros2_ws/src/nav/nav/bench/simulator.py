@@ -9,7 +9,11 @@ The vector run is judged two ways: against ``vector_envs`` times the one-client 
 running at once in as many processes (``vector_ratio_to_parallel_floor``: what this machine's cores give
 PyBullet together). What separates the vector env from the parallel floor is reported too: each worker's
 share of the wall time spent inside ``step``/``reset`` (``vector_worker_busy``; the rest it waits for the
-slowest env of the lockstep and for the main process), and the main process's CPU per vector step.
+slowest env of the lockstep and for the main process), each worker's wall ms inside ``step`` per step beside
+the single env's (``vector_worker_step_ms``, ``env_step_ms``: what running beside the other env costs the
+step itself), and the main process's CPU per vector step. The vector env is run a second time with the robots
+standing still (``vector_still_*``): no motion and no episode ends within ``max_episode_steps``, so no reset
+at all, only each world's own cost per step and the lockstep.
 """
 
 from __future__ import annotations
@@ -146,9 +150,12 @@ def _timed_env(sim: SimConfig) -> gym.Env:  # type: ignore[type-arg]
     return _Timed(make_env(sim))
 
 
-def vector_steps_per_second(sim: SimConfig, steps: int, seed: int, n_envs: int) -> dict[str, Any]:
-    """Total env steps/s of an ``AsyncVectorEnv`` of ``n_envs`` processes, each worker's busy share of the
-    wall time, and the main process's CPU ms per vector step.
+def vector_steps_per_second(
+    sim: SimConfig, steps: int, seed: int, n_envs: int, action: tuple[float, float] = (0.25, 0.4)
+) -> dict[str, Any]:
+    """Total env steps/s of an ``AsyncVectorEnv`` of ``n_envs`` processes driven with ``action``, each
+    worker's busy share of the wall time and its ms inside ``step``/``reset`` per step, and the main
+    process's CPU ms per vector step.
 
     Observations come through shared memory without a copy per step (``copy=False``: a consumer
     that keeps an observation past the next step copies it itself); the copy cost about 12 % here.
@@ -157,7 +164,7 @@ def vector_steps_per_second(sim: SimConfig, steps: int, seed: int, n_envs: int) 
     try:
         vec.reset(seed=seed)
         vec.call("take_busy")
-        actions = np.tile(np.array([[0.25, 0.4]], dtype=np.float32), (n_envs, 1))
+        actions = np.tile(np.array([action], dtype=np.float32), (n_envs, 1))
         t0, cpu0 = time.perf_counter(), time.process_time()
         for _ in range(steps):
             vec.step(actions)  # autoreset handles finished episodes
@@ -166,6 +173,7 @@ def vector_steps_per_second(sim: SimConfig, steps: int, seed: int, n_envs: int) 
         return {
             "steps_per_second": steps * n_envs / wall,
             "worker_busy": [round(float(b) / wall, 3) for b in busy],
+            "worker_step_ms": [round(float(b) / steps * 1000.0, 3) for b in busy],
             "main_cpu_ms_per_step": round(cpu / steps * 1000.0, 3),
         }
     finally:
@@ -187,9 +195,11 @@ def bench_sim(config: SimBenchConfig, sim: SimConfig | None = None) -> dict[str,
     single = statistics.median(singles)
     vec = vector_steps_per_second(sim, config.steps, config.seed, config.vector_envs)
     vector = vec["steps_per_second"]
+    still = vector_steps_per_second(sim, config.steps, config.seed, config.vector_envs, action=(0.0, 0.0))
     return {
         "floor_steps_per_second": round(floor, 1),
         "env_steps_per_second": round(single, 1),
+        "env_step_ms": round(1000.0 / single, 3),
         "ratio_to_floor": round(single / floor, 3),
         "vector_envs": config.vector_envs,
         "parallel_floor_steps_per_second": round(parallel_floor, 1),
@@ -198,7 +208,10 @@ def bench_sim(config: SimBenchConfig, sim: SimConfig | None = None) -> dict[str,
         "vector_ratio_to_floor": round(vector / (floor * config.vector_envs), 3),
         "vector_ratio_to_parallel_floor": round(vector / parallel_floor, 3),
         "vector_worker_busy": vec["worker_busy"],
+        "vector_worker_step_ms": vec["worker_step_ms"],
         "vector_main_cpu_ms_per_step": vec["main_cpu_ms_per_step"],
+        "vector_still_ratio_to_floor": round(still["steps_per_second"] / (floor * config.vector_envs), 3),
+        "vector_still_worker_busy": still["worker_busy"],
         "camera": f"{sim.camera.width}x{sim.camera.height}",
         "lidar_beams": sim.lidar.beams,
         "physics_substeps": sim.task.substeps,
@@ -231,5 +244,11 @@ def format_table(result: dict[str, Any]) -> str:
         f"\nvector env against {n} bare floors at once: {result['vector_ratio_to_parallel_floor']:.2f}; "
         f"workers busy {busy} of the wall time; main process {result['vector_main_cpu_ms_per_step']:.2f} ms CPU "
         "per vector step"
+    )
+    steps_ms = ", ".join(f"{ms:.2f}" for ms in result["vector_worker_step_ms"])
+    still = ", ".join(f"{b:.2f}" for b in result["vector_still_worker_busy"])
+    lines.append(
+        f"a step inside the vector workers {steps_ms} ms against {result['env_step_ms']:.2f} ms alone; robots standing "
+        f"still (no resets): {result['vector_still_ratio_to_floor']:.2f} of {n}x the floor, workers busy {still}"
     )
     return "\n".join(lines)
