@@ -24,6 +24,9 @@ import numpy.typing as npt
 
 from perception.errors import InstructionError
 
+ENCODE_THREADS = 1
+"""Intra-op threads of a CPU encode (see :meth:`TextEncoder._embed`); 1 is also the agent's setting."""
+
 __all__ = [
     "EMBEDDING_DIM",
     "INSTRUCTION_CHARSET",
@@ -123,7 +126,8 @@ class SentenceEncoder:
         cache_size: Most embeddings kept (least recently used evicted first); 0 disables caching.
         max_chars, max_words: Instruction length limits (see :func:`normalise_instruction`).
         num_threads: If given, ``torch.set_num_threads(num_threads)`` - process-wide, so it also
-            affects other torch models in the process. On a CPU shared with other busy processes
+            affects other torch models in the process (an encode itself always runs on one thread on a
+            CPU: :meth:`_embed`). On a CPU shared with other busy processes
             ``1`` avoids thread oversubscription: on a loaded 2-core machine an uncached encode took
             ~8 ms with 1 thread and 50-500 ms with torch's default of 2.
     """
@@ -237,13 +241,26 @@ class SentenceEncoder:
             self._hits = self._misses = 0
 
     def _embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
-        vectors = self._model.encode(
-            texts,
-            batch_size=max(1, len(texts)),
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-        )
+        """Each text on its own, on the CPU with one intra-op thread: a matmul's last bits depend on the
+        batch it is in and on the thread count, and a closed loop amplifies them, so an embedding is the
+        same whatever the process encoded before or set ``torch.set_num_threads`` to (the cache keeps the
+        first one it computed)."""
+        import torch
+
+        on_cpu = str(self.device).startswith("cpu")
+        threads = torch.get_num_threads()
+        if on_cpu:
+            torch.set_num_threads(ENCODE_THREADS)
+        try:
+            vectors = [
+                self._model.encode(
+                    [text], batch_size=1, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+                )
+                for text in texts
+            ]
+        finally:
+            if on_cpu:
+                torch.set_num_threads(threads)
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
 
 

@@ -601,7 +601,28 @@ def test_batch_encoding_matches_single_and_uses_the_cache(encoder: SentenceEncod
     assert batch.shape == (2, 384)
     np.testing.assert_allclose(batch[0], single)
     assert encoder.cache_stats().misses == misses + 1
-    np.testing.assert_allclose(batch[1], encoder.encode("turn towards the red cube"), atol=1e-5)
+    encoder.clear_cache()
+    np.testing.assert_array_equal(batch[1], encoder.encode("turn towards the red cube"))  # batched or not
+
+
+def test_an_embedding_does_not_depend_on_the_process_s_torch_threads(encoder: SentenceEncoder) -> None:
+    """A cache filled under one thread count must hold what a fresh process with another one computes: a
+    closed loop turns a last-bit difference in the instruction's embedding into a different episode."""
+    import torch
+
+    text = "head for the yellow cube by the wall"
+    threads = torch.get_num_threads()
+    try:
+        embeddings = []
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            encoder.clear_cache()
+            embeddings.append(encoder.encode(text))
+            assert torch.get_num_threads() == n  # the caller's setting is left as it was
+    finally:
+        torch.set_num_threads(threads)
+    np.testing.assert_array_equal(embeddings[0], embeddings[1])
+    np.testing.assert_array_equal(embeddings[0], embeddings[2])
 
 
 def test_encoder_rejects_bad_instructions(encoder: SentenceEncoder) -> None:
