@@ -4,6 +4,7 @@
 * :mod:`perception.lidar`: laser scans resampled onto the model's beam layout (REP 103 / REP 117).
 * :mod:`perception.pointcloud`: 3D clouds (and PointCloud2 buffers) projected to the same 2D scan.
 * :mod:`perception.language`: instruction normalisation and cached MiniLM sentence embeddings.
+* :mod:`perception.threads`: torch's CPU thread count set for a block and put back after it.
 * :mod:`perception.errors`: :class:`PerceptionError` and its subclasses.
 
 Importing this package loads no model and imports neither open3d nor sentence-transformers.

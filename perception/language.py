@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from perception.errors import InstructionError
+from perception.threads import torch_threads
 
 ENCODE_THREADS = 1
 """Intra-op threads of a CPU encode (see :meth:`TextEncoder._embed`); 1 is also the agent's setting."""
@@ -245,22 +246,14 @@ class SentenceEncoder:
         batch it is in and on the thread count, and a closed loop amplifies them, so an embedding is the
         same whatever the process encoded before or set ``torch.set_num_threads`` to (the cache keeps the
         first one it computed)."""
-        import torch
-
         on_cpu = str(self.device).startswith("cpu")
-        threads = torch.get_num_threads()
-        if on_cpu:
-            torch.set_num_threads(ENCODE_THREADS)
-        try:
+        with torch_threads(ENCODE_THREADS if on_cpu else None):
             vectors = [
                 self._model.encode(
                     [text], batch_size=1, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
                 )
                 for text in texts
             ]
-        finally:
-            if on_cpu:
-                torch.set_num_threads(threads)
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
 
 

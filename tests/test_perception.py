@@ -37,6 +37,7 @@ from perception import (
 from perception.camera import IMAGENET_MEAN, IMAGENET_STD
 from perception.lidar import MESSAGE_DEFINITION, ScanConventions
 from perception.pointcloud import estimate_ground
+from perception.threads import torch_threads
 
 pytestmark = pytest.mark.unit
 
@@ -611,18 +612,37 @@ def test_an_embedding_does_not_depend_on_the_process_s_torch_threads(encoder: Se
     import torch
 
     text = "head for the yellow cube by the wall"
-    threads = torch.get_num_threads()
-    try:
-        embeddings = []
-        for n in (1, 2, 3):
-            torch.set_num_threads(n)
+    embeddings = []
+    for n in (1, 2, 3):
+        with torch_threads(n):
             encoder.clear_cache()
             embeddings.append(encoder.encode(text))
             assert torch.get_num_threads() == n  # the caller's setting is left as it was
-    finally:
-        torch.set_num_threads(threads)
     np.testing.assert_array_equal(embeddings[0], embeddings[1])
     np.testing.assert_array_equal(embeddings[0], embeddings[2])
+
+
+def test_a_thread_count_set_for_a_block_is_put_back_even_when_the_block_raises() -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    other = 1 if before != 1 else 2
+    seen = []
+
+    def block() -> None:
+        with torch_threads(other):
+            seen.append(torch.get_num_threads())
+            raise RuntimeError("inside")
+
+    with pytest.raises(RuntimeError, match="inside"):
+        block()
+    assert seen == [other]
+    assert torch.get_num_threads() == before
+    for unchanged in (None, 0):
+        with torch_threads(unchanged):
+            assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="positive"), torch_threads(-1):
+        pass
 
 
 def test_encoder_rejects_bad_instructions(encoder: SentenceEncoder) -> None:

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from configs.robot import robot_profile
+from perception.threads import torch_threads
 from policy.configuration import DEFAULT_MODELS_CONFIG, PolicyConfig, UnknownVariantError, load_variants
 from policy.controller import PolicyController
 from policy.modeling import NavPolicy, parameter_count
@@ -230,11 +231,9 @@ def bench_encoder(config: EncoderBenchConfig) -> dict[str, Any]:
         raise UnknownVariantError(f"unknown model variant(s) {unknown}; known variants: {', '.join(registry)}")
     configs = [registry[n] for n in names]
     threads = config.threads or _available_cores()
-    previous_threads = torch.get_num_threads()
     use_gpu = config.use_gpu()
-    torch.set_num_threads(threads)
     timing = (config.iters, config.warmup, config.rounds, config.seed)
-    try:
+    with torch_threads(threads):
         cpu = step_latencies_ms(configs, torch.device("cpu"), *timing)
         cpu_act = act_latencies_ms(configs, torch.device("cpu"), *timing)
         if use_gpu:
@@ -260,8 +259,6 @@ def bench_encoder(config: EncoderBenchConfig) -> dict[str, Any]:
                 row["gpu_bf16_p50_ms"] = _p(gpu_bf16[c.name], 50)
                 row["act_gpu_p50_ms"] = _p(gpu_act[c.name], 50)
             rows.append(row)
-    finally:
-        torch.set_num_threads(previous_threads)
     by_name = {r["variant"]: r for r in rows}
     ratio = None
     if "large" in by_name and "small" in by_name:

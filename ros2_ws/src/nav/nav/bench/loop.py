@@ -355,13 +355,10 @@ def _forward_ms(configs: Sequence[PolicyConfig], threads: int, iters: int) -> di
     import torch
 
     from nav.bench.encoder import step_latencies_ms
+    from perception.threads import torch_threads
 
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         return step_latencies_ms(list(configs), torch.device("cpu"), iters, 30, 3)
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _inside(t: float, windows: Sequence[tuple[float, float]]) -> bool:

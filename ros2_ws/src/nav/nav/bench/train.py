@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from nav.bench.encoder import cpu_name, times_cuda
+from perception.threads import torch_threads
 from policy.configuration import UnknownVariantError, get_variant, load_variants
 from policy.data import Episode
 from policy.modeling import NavPolicy
@@ -165,16 +166,11 @@ def bench_train(config: TrainBenchConfig) -> dict[str, Any]:
     unknown = [n for n in names if n not in registry]
     if unknown:
         raise UnknownVariantError(f"unknown model variant(s) {unknown}; known variants: {', '.join(registry)}")
-    previous = torch.get_num_threads()
-    if config.threads:
-        torch.set_num_threads(config.threads)
     rows = []
-    try:
+    with torch_threads(config.threads):
         for name in names:
             for mode, device, amp in config.modes():
                 rows.append({"variant": name, "mode": mode, **_time_mode(name, train, sim, device, amp, config)})
-    finally:
-        torch.set_num_threads(previous)
     cpu_steps = {r["variant"]: r["step_p50_ms"] for r in rows if r["mode"] == "cpu"}
     for row in rows:
         row["speedup_vs_cpu"] = round(cpu_steps[row["variant"]] / row["step_p50_ms"], 2)
