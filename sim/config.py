@@ -307,14 +307,17 @@ class SimConfig:
     """Domain randomisation (training's ``perturbations``): each episode draws each of these on with
     ``randomise_probability``, at a strength between its neutral value and the one given."""
     randomise_probability: float = 0.5
+    randomise_probabilities: dict[str, float] = field(default_factory=dict)
+    """Per-name probabilities that replace ``randomise_probability`` for those names of ``randomise``."""
 
     def __post_init__(self) -> None:
-        from sim.perturbations import parse_perturbations
+        from sim.perturbations import check_probabilities, parse_perturbations
 
         parse_perturbations(self.perturbations)  # an unknown name or a strength out of range fails here
         parse_perturbations(self.randomise)
         if not 0.0 <= self.randomise_probability <= 1.0:
             raise ValueError(f"randomise_probability must be in [0, 1], got {self.randomise_probability}")
+        check_probabilities(self.randomise_probabilities, self.randomise, "randomise_probabilities")
 
     def replace(self, **sections: Any) -> SimConfig:
         """A copy with whole sections replaced (e.g. ``cfg.replace(task=...)``)."""

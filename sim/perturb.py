@@ -27,7 +27,7 @@ import colorsys
 import math
 import zlib
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 import cv2
@@ -35,7 +35,7 @@ import gymnasium as gym
 import numpy as np
 import pybullet as p
 
-from sim.perturbations import PERTURBATIONS, Perturbation, parse_perturbations
+from sim.perturbations import PERTURBATIONS, Perturbation, check_probabilities, parse_perturbations
 
 if TYPE_CHECKING:
     from sim.env import LangNavEnv
@@ -47,8 +47,8 @@ class PerturbedEnv(gym.Wrapper):
     """The env with ``perturbations`` applied to its observations, its scene and its actions.
 
     With ``randomised`` (domain randomisation, for training), every episode also draws each of those on with
-    ``probability``, at a strength uniform between its neutral value (for ``lidar_short``: the lidar's own
-    ``range_max``) and the one given, from the episode's seed.
+    ``probability`` (or that name's entry in ``probabilities``), at a strength uniform between its neutral value
+    (for ``lidar_short``: the lidar's own ``range_max``) and the one given, from the episode's seed.
     """
 
     def __init__(
@@ -57,6 +57,7 @@ class PerturbedEnv(gym.Wrapper):
         perturbations: Sequence[Perturbation],
         randomised: Sequence[Perturbation] = (),
         probability: float = 0.5,
+        probabilities: Mapping[str, float] | None = None,
     ) -> None:
         super().__init__(env)
         if not 0.0 <= probability <= 1.0:
@@ -64,6 +65,8 @@ class PerturbedEnv(gym.Wrapper):
         self.fixed = {q.name: q.strength for q in perturbations}
         self.randomised = tuple(randomised)
         self.probability = probability
+        self.probabilities = dict(probabilities or {})
+        check_probabilities(self.probabilities, [str(q) for q in self.randomised], "randomisation probabilities")
         self.perturbations = dict(self.fixed)
         """What this episode applies: the fixed ones and the ones drawn for it."""
         self._rng = np.random.default_rng(0)
@@ -84,7 +87,7 @@ class PerturbedEnv(gym.Wrapper):
         self._rng = np.random.default_rng([base_seed, zlib.crc32(names.encode())])
         self.perturbations = dict(self.fixed)
         for q in self.randomised:  # drawn first, so the rest of the episode's draws do not shift them
-            on, fraction = self._rng.random() < self.probability, self._rng.random()
+            on, fraction = self._rng.random() < self.probabilities.get(q.name, self.probability), self._rng.random()
             neutral = self._neutral(q.name)
             if on and q.name not in self.fixed:
                 self.perturbations[q.name] = neutral + fraction * (q.strength - neutral)

@@ -6,7 +6,7 @@ What each one does to an episode is :mod:`sim.perturb`'s :class:`~sim.perturb.Pe
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 __all__ = ["PERTURBATIONS", "Kind", "Perturbation", "parse_perturbations"]
@@ -90,3 +90,15 @@ def parse_perturbations(text: str | Sequence[str]) -> tuple[Perturbation, ...]:
     if len(set(names)) != len(names):
         raise ValueError(f"a perturbation named twice in {names}")
     return tuple(out)
+
+
+def check_probabilities(probabilities: Mapping[str, float], randomised: Sequence[str], key: str) -> None:
+    """Per-perturbation probabilities of domain randomisation: each a name drawn in ``randomised`` (the items
+    of ``perturbations``), each in [0, 1]. ``key`` names the setting in the error."""
+    names = {q.name for q in parse_perturbations(randomised)}
+    for name, probability in probabilities.items():
+        if name not in names:
+            drawn = ", ".join(sorted(names)) or "none"
+            raise ValueError(f"{key}: {name!r} is not one of the perturbations drawn in training ({drawn})")
+        if not 0.0 <= probability <= 1.0:
+            raise ValueError(f"{key}: {name}'s probability must be in [0, 1], got {probability}")

@@ -163,6 +163,32 @@ def test_domain_randomisation_draws_each_episode_its_own_perturbations_reproduci
     assert all(0.0 <= d.get("latency", 0.0) <= PERTURBATIONS["latency"].default for d in drawn)
 
 
+def test_a_perturbation_with_a_probability_of_its_own_is_drawn_that_often_and_the_rest_keep_the_shared_one():
+    randomise = ("exposure=0.3", "lidar_noise=0.05", "colours=0.5")
+    shared = load_sim_config().replace(randomise=randomise, randomise_probability=0.3)
+    own = shared.replace(randomise_probabilities={"colours": 1.0, "exposure": 0.0})
+    drawn = {}
+    for name, sim in (("shared", shared), ("own", own)):
+        env = make_env(sim)
+        try:
+            drawn[name] = []
+            for seed in range(12):
+                env.reset(seed=seed)
+                drawn[name].append(dict(env.perturbations))
+        finally:
+            env.close()
+    assert all("colours" in d for d in drawn["own"]), "probability 1: every episode recoloured"
+    assert not any("exposure" in d for d in drawn["own"]), "probability 0: never"
+    assert [d.get("lidar_noise") for d in drawn["own"]] == [d.get("lidar_noise") for d in drawn["shared"]], (
+        "a name without its own probability draws as before, episode for episode"
+    )
+    assert sum("colours" in d for d in drawn["shared"]) < 12
+    with pytest.raises(ValueError, match="'light' is not one of the perturbations drawn"):
+        shared.replace(randomise_probabilities={"light": 0.5})
+    with pytest.raises(ValueError, match="colours's probability must be in"):
+        shared.replace(randomise_probabilities={"colours": 1.5})
+
+
 def test_a_randomised_short_lidar_is_drawn_below_the_sensors_own_range():
     """lidar_short's table neutral is 100 m; drawn from there, almost every draw would be longer than the
     lidar (8 m) and change nothing. The draws go from the sensor's range_max to the strength, and each
@@ -195,3 +221,5 @@ def test_training_takes_its_randomisation_from_train_yaml_and_refuses_an_unknown
     assert TrainConfig().perturbations == (), "off unless a config lists them"
     with pytest.raises(ValueError, match="unknown perturbation 'fog'"):
         TrainConfig(perturbations=("fog",))
+    with pytest.raises(ValueError, match="perturbation_probabilities: 'fog' is not one of"):
+        TrainConfig(perturbations=("colours",), perturbation_probabilities={"fog": 0.5})

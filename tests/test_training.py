@@ -107,14 +107,15 @@ def test_randomised_training_collects_in_perturbed_worlds_and_checks_in_clean_on
     import policy.training.trainer as trainer
     from sim.config import SimConfig
 
-    collected: list[tuple[str, ...]] = []
-    checked: list[tuple[str, ...]] = []
+    collected: list[tuple[tuple[str, ...], dict[str, float]]] = []
+    checked: list[tuple[tuple[str, ...], dict[str, float]]] = []
 
-    def noting_randomisation(name: str, seen: list[tuple[str, ...]]) -> None:
+    def noting_randomisation(name: str, seen: list[tuple[tuple[str, ...], dict[str, float]]]) -> None:
         real = getattr(trainer, name)
 
         def call(*args, **kwargs):
-            seen.append(next(a for a in args if isinstance(a, SimConfig)).randomise)
+            sim = next(a for a in args if isinstance(a, SimConfig))
+            seen.append((sim.randomise, sim.randomise_probabilities))
             return real(*args, **kwargs)
 
         monkeypatch.setattr(trainer, name, call)
@@ -123,14 +124,23 @@ def test_randomised_training_collects_in_perturbed_worlds_and_checks_in_clean_on
     noting_randomisation("stage_eval", checked)
     noting_randomisation("final_eval", checked)
     drawn = ("colours=0.5", "latency=0.2")
-    config = tiny_config(tmp_path, short_sim, perturbations=drawn, perturbation_probability=1.0, dagger_rounds=0)
+    own = {"colours": 0.5}
+    config = tiny_config(
+        tmp_path,
+        short_sim,
+        perturbations=drawn,
+        perturbation_probability=1.0,
+        perturbation_probabilities=own,
+        dagger_rounds=0,
+    )
 
     model_dir = train(config, log=lambda _: None, progress=False)
 
-    assert collected == [drawn], "every collected stage draws from train.yaml's perturbations"
-    assert checked == [(), ()], "the stage and end-of-training checks run in clean worlds"
+    assert collected == [(drawn, own)], "every collected stage draws from train.yaml's perturbations"
+    assert checked == [((), {}), ((), {})], "the stage and end-of-training checks run in clean worlds"
     _, _, manifest = load_model(model_dir, device="cpu")
     assert manifest["training_config"]["perturbations"] == list(drawn)
+    assert manifest["training_config"]["perturbation_probabilities"] == own
 
 
 @pytest.mark.training

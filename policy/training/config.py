@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from configs import load
@@ -112,16 +112,20 @@ class TrainConfig:
     episode draws each on with ``perturbation_probability``, between its neutral value and that strength
     (empty: none, the shipped models' training)."""
     perturbation_probability: float = 0.5
+    perturbation_probabilities: dict[str, float] = field(default_factory=dict)
+    """A probability of its own for some of ``perturbations`` (``{colours: 0.5}``: the recolouring is drawn on
+    in half the episodes, the rest keep ``perturbation_probability``)."""
 
     def __post_init__(self) -> None:
         from policy.training.step import check_batch_threads, check_device_name
-        from sim.perturbations import parse_perturbations
+        from sim.perturbations import check_probabilities, parse_perturbations
 
         check_device_name(self.device)
         check_batch_threads(self.batch_threads)
         parse_perturbations(self.perturbations)  # an unknown name or a strength out of range: the key's error
         if not 0.0 <= self.perturbation_probability <= 1.0:
             raise ValueError(f"perturbation_probability must be in [0, 1], got {self.perturbation_probability}")
+        check_probabilities(self.perturbation_probabilities, self.perturbations, "perturbation_probabilities")
         positive = (
             "train_workers",
             "sequence_length",

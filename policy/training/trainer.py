@@ -144,7 +144,11 @@ def train(config: TrainConfig, log: Log = print, progress: bool = True, ray: str
     clean = load_sim_config(config.sim_config)  # the closed-loop checks: clean worlds, comparable run to run
     sim = clean
     if config.perturbations:  # domain randomisation of the collected episodes (sim.perturb)
-        sim = clean.replace(randomise=config.perturbations, randomise_probability=config.perturbation_probability)
+        sim = clean.replace(
+            randomise=config.perturbations,
+            randomise_probability=config.perturbation_probability,
+            randomise_probabilities=dict(config.perturbation_probabilities),
+        )
     device = resolve_device(config.device)
     amp = autocast_dtype(device, config.mixed_precision)
     learner, optimizer = build_learner(config, sim, device)
