@@ -314,10 +314,10 @@ class SimConfig:
         from sim.perturbations import check_probabilities, parse_perturbations
 
         parse_perturbations(self.perturbations)  # an unknown name or a strength out of range fails here
-        parse_perturbations(self.randomise)
+        randomised = parse_perturbations(self.randomise)
         if not 0.0 <= self.randomise_probability <= 1.0:
             raise ValueError(f"randomise_probability must be in [0, 1], got {self.randomise_probability}")
-        check_probabilities(self.randomise_probabilities, self.randomise, "randomise_probabilities")
+        check_probabilities(self.randomise_probabilities, randomised, "randomise_probabilities")
 
     def replace(self, **sections: Any) -> SimConfig:
         """A copy with whole sections replaced (e.g. ``cfg.replace(task=...)``)."""

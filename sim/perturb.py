@@ -66,7 +66,7 @@ class PerturbedEnv(gym.Wrapper):
         self.randomised = tuple(randomised)
         self.probability = probability
         self.probabilities = dict(probabilities or {})
-        check_probabilities(self.probabilities, [str(q) for q in self.randomised], "randomisation probabilities")
+        check_probabilities(self.probabilities, self.randomised, "randomisation probabilities")
         self.perturbations = dict(self.fixed)
         """What this episode applies: the fixed ones and the ones drawn for it."""
         self._rng = np.random.default_rng(0)

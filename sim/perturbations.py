@@ -6,7 +6,7 @@ What each one does to an episode is :mod:`sim.perturb`'s :class:`~sim.perturb.Pe
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 __all__ = ["PERTURBATIONS", "Kind", "Perturbation", "parse_perturbations"]
@@ -92,10 +92,10 @@ def parse_perturbations(text: str | Sequence[str]) -> tuple[Perturbation, ...]:
     return tuple(out)
 
 
-def check_probabilities(probabilities: Mapping[str, float], randomised: Sequence[str], key: str) -> None:
-    """Per-perturbation probabilities of domain randomisation: each a name drawn in ``randomised`` (the items
-    of ``perturbations``), each in [0, 1]. ``key`` names the setting in the error."""
-    names = {q.name for q in parse_perturbations(randomised)}
+def check_probabilities(probabilities: Mapping[str, float], randomised: Iterable[Perturbation], key: str) -> None:
+    """Per-perturbation probabilities of domain randomisation: each a name drawn in ``randomised`` (the parsed
+    ``perturbations``), each in [0, 1]. ``key`` names the setting in the error."""
+    names = {q.name for q in randomised}
     for name, probability in probabilities.items():
         if name not in names:
             drawn = ", ".join(sorted(names)) or "none"

@@ -122,10 +122,10 @@ class TrainConfig:
 
         check_device_name(self.device)
         check_batch_threads(self.batch_threads)
-        parse_perturbations(self.perturbations)  # an unknown name or a strength out of range: the key's error
+        drawn = parse_perturbations(self.perturbations)  # an unknown name or a strength out of range: the key's error
         if not 0.0 <= self.perturbation_probability <= 1.0:
             raise ValueError(f"perturbation_probability must be in [0, 1], got {self.perturbation_probability}")
-        check_probabilities(self.perturbation_probabilities, self.perturbations, "perturbation_probabilities")
+        check_probabilities(self.perturbation_probabilities, drawn, "perturbation_probabilities")
         positive = (
             "train_workers",
             "sequence_length",
