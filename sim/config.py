@@ -309,6 +309,8 @@ class SimConfig:
     randomise_probability: float = 0.5
     randomise_probabilities: dict[str, float] = field(default_factory=dict)
     """Per-name probabilities that replace ``randomise_probability`` for those names of ``randomise``."""
+    randomise_clean_fraction: float = 0.0
+    """The share of episodes that draw none of ``randomise`` (the others draw as they would without it)."""
 
     def __post_init__(self) -> None:
         from sim.perturbations import check_probabilities, parse_perturbations
@@ -318,6 +320,8 @@ class SimConfig:
         if not 0.0 <= self.randomise_probability <= 1.0:
             raise ValueError(f"randomise_probability must be in [0, 1], got {self.randomise_probability}")
         check_probabilities(self.randomise_probabilities, randomised, "randomise_probabilities")
+        if not 0.0 <= self.randomise_clean_fraction <= 1.0:
+            raise ValueError(f"randomise_clean_fraction must be in [0, 1], got {self.randomise_clean_fraction}")
 
     def replace(self, **sections: Any) -> SimConfig:
         """A copy with whole sections replaced (e.g. ``cfg.replace(task=...)``)."""

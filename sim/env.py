@@ -375,5 +375,7 @@ def make_env(config: SimConfig | None = None, **kwargs: Any) -> gym.Env:
         from sim.perturb import PerturbedEnv, parse_perturbations
 
         fixed, drawn = parse_perturbations(cfg.perturbations), parse_perturbations(cfg.randomise)
-        env = PerturbedEnv(env, fixed, drawn, cfg.randomise_probability, cfg.randomise_probabilities)
+        env = PerturbedEnv(
+            env, fixed, drawn, cfg.randomise_probability, cfg.randomise_probabilities, cfg.randomise_clean_fraction
+        )
     return env

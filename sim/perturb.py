@@ -48,7 +48,9 @@ class PerturbedEnv(gym.Wrapper):
 
     With ``randomised`` (domain randomisation, for training), every episode also draws each of those on with
     ``probability`` (or that name's entry in ``probabilities``), at a strength uniform between its neutral value
-    (for ``lidar_short``: the lidar's own ``range_max``) and the one given, from the episode's seed.
+    (for ``lidar_short``: the lidar's own ``range_max``) and the one given, from the episode's seed. A
+    ``clean_fraction`` of the episodes (drawn from a stream of their own, so the others draw exactly as without
+    it) applies none of the randomised ones: the clean worlds keep a known share of the data.
     """
 
     def __init__(
@@ -58,10 +60,14 @@ class PerturbedEnv(gym.Wrapper):
         randomised: Sequence[Perturbation] = (),
         probability: float = 0.5,
         probabilities: Mapping[str, float] | None = None,
+        clean_fraction: float = 0.0,
     ) -> None:
         super().__init__(env)
         if not 0.0 <= probability <= 1.0:
             raise ValueError(f"randomisation probability must be in [0, 1], got {probability}")
+        if not 0.0 <= clean_fraction <= 1.0:
+            raise ValueError(f"clean fraction of the randomised episodes must be in [0, 1], got {clean_fraction}")
+        self.clean_fraction = clean_fraction
         self.fixed = {q.name: q.strength for q in perturbations}
         self.randomised = tuple(randomised)
         self.probability = probability
@@ -91,12 +97,19 @@ class PerturbedEnv(gym.Wrapper):
             neutral = self._neutral(q.name)
             if on and q.name not in self.fixed:
                 self.perturbations[q.name] = neutral + fraction * (q.strength - neutral)
+        if self.clean_fraction > 0.0 and self._clean(base_seed, names):
+            self.perturbations = dict(self.fixed)
         self._steps, self._last, self._shown = 0, None, {}
         self._actions = deque()
         self._appearance()
         if self._appearance_changed():
             obs = self.base._observe()  # the first frame already in the new look
         return self._observe(obs), info
+
+    def _clean(self, base_seed: int, names: str) -> bool:
+        """Whether this episode is one of the ``clean_fraction`` without randomisation: a draw of its own."""
+        own = np.random.default_rng([base_seed, zlib.crc32(names.encode()), zlib.crc32(b"clean")])
+        return bool(own.random() < self.clean_fraction)
 
     def _neutral(self, name: str) -> float:
         """The strength at which ``name`` changes nothing here: its table value, except that a range_max at or

@@ -189,6 +189,31 @@ def test_a_perturbation_with_a_probability_of_its_own_is_drawn_that_often_and_th
         shared.replace(randomise_probabilities={"colours": 1.5})
 
 
+def test_a_clean_fraction_of_the_episodes_draws_no_randomisation_and_the_rest_draw_as_without_it():
+    randomise = ("exposure=0.3", "lidar_noise=0.05", "colours=0.5")
+    sim = load_sim_config().replace(randomise=randomise, randomise_probability=1.0, perturbations=("jpeg=30",))
+    drawn = {}
+    for fraction in (0.0, 0.5, 1.0):
+        env = make_env(sim.replace(randomise_clean_fraction=fraction))
+        try:
+            drawn[fraction] = []
+            for seed in range(16):
+                env.reset(seed=seed)
+                drawn[fraction].append(dict(env.perturbations))
+        finally:
+            env.close()
+    fixed = {"jpeg": 30.0}
+    assert all(set(d) == {"jpeg", "exposure", "lidar_noise", "colours"} for d in drawn[0.0]), "0: every one drawn"
+    assert drawn[1.0] == [fixed] * 16, "1: no episode randomised; the fixed perturbations still apply"
+    clean = [d == fixed for d in drawn[0.5]]
+    assert 3 <= sum(clean) <= 13, f"about half the episodes clean, got {sum(clean)} of 16"
+    assert [d for d, c in zip(drawn[0.5], clean, strict=True) if not c] == [
+        d for d, c in zip(drawn[0.0], clean, strict=True) if not c
+    ], "an episode that is not clean draws exactly as without a clean fraction"
+    with pytest.raises(ValueError, match="randomise_clean_fraction must be in"):
+        sim.replace(randomise_clean_fraction=1.5)
+
+
 def test_a_randomised_short_lidar_is_drawn_below_the_sensors_own_range():
     """lidar_short's table neutral is 100 m; drawn from there, almost every draw would be longer than the
     lidar (8 m) and change nothing. The draws go from the sensor's range_max to the strength, and each

@@ -95,6 +95,7 @@ def test_the_loss_and_schedule_coefficients_are_config_fields_with_checked_value
         ("aux_distance_scale", 0.0),
         ("near_half_angle_deg", 0.0),
         ("lr_final_fraction", 1.5),
+        ("clean_episode_fraction", 1.5),
     ):
         with pytest.raises(ValueError, match=name):
             TrainConfig(**{name: value})  # type: ignore[arg-type]
@@ -107,15 +108,16 @@ def test_randomised_training_collects_in_perturbed_worlds_and_checks_in_clean_on
     import policy.training.trainer as trainer
     from sim.config import SimConfig
 
-    collected: list[tuple[tuple[str, ...], dict[str, float]]] = []
-    checked: list[tuple[tuple[str, ...], dict[str, float]]] = []
+    Seen = tuple[tuple[str, ...], dict[str, float], float]
+    collected: list[Seen] = []
+    checked: list[Seen] = []
 
-    def noting_randomisation(name: str, seen: list[tuple[tuple[str, ...], dict[str, float]]]) -> None:
+    def noting_randomisation(name: str, seen: list[Seen]) -> None:
         real = getattr(trainer, name)
 
         def call(*args, **kwargs):
             sim = next(a for a in args if isinstance(a, SimConfig))
-            seen.append((sim.randomise, sim.randomise_probabilities))
+            seen.append((sim.randomise, sim.randomise_probabilities, sim.randomise_clean_fraction))
             return real(*args, **kwargs)
 
         monkeypatch.setattr(trainer, name, call)
@@ -131,16 +133,18 @@ def test_randomised_training_collects_in_perturbed_worlds_and_checks_in_clean_on
         perturbations=drawn,
         perturbation_probability=1.0,
         perturbation_probabilities=own,
+        clean_episode_fraction=0.25,
         dagger_rounds=0,
     )
 
     model_dir = train(config, log=lambda _: None, progress=False)
 
-    assert collected == [(drawn, own)], "every collected stage draws from train.yaml's perturbations"
-    assert checked == [((), {}), ((), {})], "the stage and end-of-training checks run in clean worlds"
+    assert collected == [(drawn, own, 0.25)], "every collected stage draws from train.yaml's perturbations"
+    assert checked == [((), {}, 0.0), ((), {}, 0.0)], "the stage and end-of-training checks run in clean worlds"
     _, _, manifest = load_model(model_dir, device="cpu")
     assert manifest["training_config"]["perturbations"] == list(drawn)
     assert manifest["training_config"]["perturbation_probabilities"] == own
+    assert manifest["training_config"]["clean_episode_fraction"] == 0.25
 
 
 @pytest.mark.training

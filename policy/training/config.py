@@ -115,6 +115,9 @@ class TrainConfig:
     perturbation_probabilities: dict[str, float] = field(default_factory=dict)
     """A probability of its own for some of ``perturbations`` (``{colours: 0.5}``: the recolouring is drawn on
     in half the episodes, the rest keep ``perturbation_probability``)."""
+    clean_episode_fraction: float = 0.0
+    """The share of collected episodes drawn wholly clean (none of ``perturbations``), from a draw of its own: the
+    others draw as they would without it. 0: every episode draws each perturbation as above."""
 
     def __post_init__(self) -> None:
         from policy.training.step import check_batch_threads, check_device_name
@@ -126,6 +129,8 @@ class TrainConfig:
         if not 0.0 <= self.perturbation_probability <= 1.0:
             raise ValueError(f"perturbation_probability must be in [0, 1], got {self.perturbation_probability}")
         check_probabilities(self.perturbation_probabilities, drawn, "perturbation_probabilities")
+        if not 0.0 <= self.clean_episode_fraction <= 1.0:
+            raise ValueError(f"clean_episode_fraction must be in [0, 1], got {self.clean_episode_fraction}")
         positive = (
             "train_workers",
             "sequence_length",

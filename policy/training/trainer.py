@@ -148,6 +148,7 @@ def train(config: TrainConfig, log: Log = print, progress: bool = True, ray: str
             randomise=config.perturbations,
             randomise_probability=config.perturbation_probability,
             randomise_probabilities=dict(config.perturbation_probabilities),
+            randomise_clean_fraction=config.clean_episode_fraction,
         )
     device = resolve_device(config.device)
     amp = autocast_dtype(device, config.mixed_precision)
