@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -198,8 +199,11 @@ def test_tiny_run_shares_preprocessing_and_gives_a_loadable_acting_model(
 
 
 @pytest.mark.training
-def test_a_killed_run_resumes_from_its_checkpoint_without_recollecting(tmp_path: Path, short_sim: Path) -> None:
-    config = tiny_config(tmp_path, short_sim, dagger_rounds=0, epochs_bc=2)
+def test_a_killed_run_resumes_without_recollecting_and_ends_with_an_unbroken_runs_weights(
+    tmp_path: Path, short_sim: Path
+) -> None:
+    out = tmp_path / "killed"
+    config = tiny_config(out, short_sim, dagger_rounds=0, epochs_bc=2)
     messages: list[str] = []
 
     def kill_at_second_checkpoint(message: str) -> None:
@@ -209,10 +213,10 @@ def test_a_killed_run_resumes_from_its_checkpoint_without_recollecting(tmp_path:
 
     with pytest.raises(Killed):
         train(config, log=kill_at_second_checkpoint, progress=False)
-    saved = load_checkpoint(latest_checkpoint(tmp_path / "checkpoints"))
+    saved = load_checkpoint(latest_checkpoint(out / "checkpoints"))
     killed_at = saved.progress["global_step"]
-    assert killed_at > 0 and not (tmp_path / "model").exists()
-    shards = {p: p.stat().st_mtime_ns for p in (tmp_path / "data").glob("*.npz")}
+    assert killed_at > 0 and not (out / "model").exists()
+    shards = {p: p.stat().st_mtime_ns for p in (out / "data").glob("*.npz")}
     assert len(shards) == 2
 
     resumed: list[str] = []
@@ -220,10 +224,17 @@ def test_a_killed_run_resumes_from_its_checkpoint_without_recollecting(tmp_path:
     assert any(m.startswith("resumed from") and f"step {killed_at})" in m for m in resumed)
     assert any("reusing 2 existing shard(s)" in m for m in resumed)
     assert not any(m.startswith("shard ") for m in resumed)  # nothing recollected
-    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "data").glob("*.npz")} == shards
-    final = load_checkpoint(latest_checkpoint(tmp_path / "checkpoints"))
+    assert {p: p.stat().st_mtime_ns for p in (out / "data").glob("*.npz")} == shards
+    final = load_checkpoint(latest_checkpoint(out / "checkpoints"))
     assert final.progress["global_step"] > killed_at  # the step counter continued
-    assert (tmp_path / "model" / "manifest.json").is_file()
+    assert (out / "model" / "manifest.json").is_file()
+    # and it ends where a run that was never killed ends: the same data, batches and weights, bit for bit
+    whole = train(dataclasses.replace(config, out_dir=str(tmp_path / "whole")), log=lambda _: None, progress=False)
+    assert _weights_sha256(whole) == _weights_sha256(out / "model")
+
+
+def _weights_sha256(model_dir: Path) -> str:
+    return str(json.loads((model_dir / "manifest.json").read_text(encoding="utf-8"))["weights_sha256"])
 
 
 @pytest.mark.unit
