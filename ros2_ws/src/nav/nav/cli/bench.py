@@ -13,7 +13,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bsim = add_command(targets, "sim", run_sim, "env steps/s against the bare PyBullet floor", "bench sim")
     bsim.add_argument("--steps", type=int, help="env steps per timed round")
     bsim.add_argument("--rounds", type=int, help="timed rounds (the median is reported)")
-    bsim.add_argument("--vector-envs", type=int, help="envs in the AsyncVectorEnv run")
+    bsim.add_argument("--vector-envs", type=int, help="envs in the grouped vector run (default 8)")
+    bsim.add_argument("--vector-workers", type=int, help="processes of the vector runs (default 2)")
     bsim.add_argument("--json", action="store_true")
     benc = add_command(
         targets,
@@ -105,7 +106,11 @@ def run_collect(args: argparse.Namespace) -> int:
 def run_sim(args: argparse.Namespace) -> int:
     from nav.bench.simulator import SimBenchConfig, bench_sim, format_table
 
-    result = bench_sim(SimBenchConfig(**options(args, "steps", "rounds", "vector_envs")))
+    try:
+        config = SimBenchConfig(**options(args, "steps", "rounds", "vector_envs", "vector_workers"))
+    except ValueError as exc:
+        return fail(args, exc, 2)
+    result = bench_sim(config)
     return _show(args, result, format_table(result))
 
 
