@@ -105,20 +105,18 @@ class GroupedVectorEnv(VectorEnv):
         self, *, seed: int | Sequence[int] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         seeds = _seeds(seed, self.num_envs)
-        for pipe, group in zip(self._pipes, self.groups, strict=True):
-            pipe.send(("reset", [seeds[i] for i in group], options))
         instructions, infos = [], []
-        for words, group_infos in self._gather():
+        for words, group_infos in self._exchange([("reset", [seeds[i] for i in g], options) for g in self.groups]):
             instructions += words
             infos += group_infos
         return self._observations(instructions), _vector_infos(infos)
 
     def step(self, actions: Any) -> tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         actions = np.asarray(actions, dtype=np.float32).reshape(self.num_envs, -1)
-        for pipe, group in zip(self._pipes, self.groups, strict=True):
-            pipe.send(("step", actions[group.start : group.stop], None))
         rewards, terminated, truncated, instructions, infos = [], [], [], [], []
-        for r, te, tr, words, group_infos in self._gather():
+        for r, te, tr, words, group_infos in self._exchange(
+            [("step", actions[g.start : g.stop], None) for g in self.groups]
+        ):
             rewards += r
             terminated += te
             truncated += tr
@@ -134,9 +132,8 @@ class GroupedVectorEnv(VectorEnv):
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
         """``name`` (a method, or an attribute when not callable) of every env, in env order."""
-        for pipe in self._pipes:
-            pipe.send(("call", (name, args, kwargs), None))
-        return tuple(result for results in self._gather() for result in results)
+        answers = self._exchange([("call", (name, args, kwargs), None)] * len(self.groups))
+        return tuple(result for results in answers for result in results)
 
     def close_extras(self, **kwargs: Any) -> None:
         for pipe in self._pipes:
@@ -156,10 +153,30 @@ class GroupedVectorEnv(VectorEnv):
         obs["instruction"] = tuple(instructions)
         return obs
 
-    def _gather(self) -> list[Any]:
-        """Every worker's answer to the command just sent, in worker order; the first failure raised once all
-        have answered (so the pipes stay in step)."""
-        answers = [pipe.recv() for pipe in self._pipes]
+    def _exchange(self, messages: list[tuple[str, Any, Any]]) -> list[Any]:
+        """Send each worker its message, then its answers in worker order: see :meth:`_gather`."""
+        sent = []
+        for pipe, message in zip(self._pipes, messages, strict=True):
+            try:
+                pipe.send(message)
+                sent.append(True)
+            except (BrokenPipeError, OSError):  # the process is gone; _gather says so
+                sent.append(False)
+        return self._gather(sent)
+
+    def _gather(self, sent: list[bool] | None = None) -> list[Any]:
+        """Every worker's answer to the command just sent, in worker order; the first failure (an error in a
+        worker, or a worker that died) raised once all have answered, so the pipes stay in step."""
+        answers = []
+        for worker, pipe in enumerate(self._pipes):
+            try:
+                if sent is not None and not sent[worker]:
+                    raise EOFError
+                answers.append(pipe.recv())
+            except (EOFError, OSError):  # the process is gone: killed, or crashed in PyBullet
+                process = self._processes[worker]
+                process.join(timeout=1.0)
+                answers.append((False, f"the process died (exit code {process.exitcode})"))
         for worker, (ok, payload) in enumerate(answers):
             if not ok:
                 raise RuntimeError(f"vector env worker {worker} (envs {self.groups[worker]}): {payload}")

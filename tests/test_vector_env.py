@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -84,3 +86,17 @@ def test_an_env_that_refuses_its_action_is_an_error_naming_why_and_the_vector_cl
     finally:
         vec.close()
     assert len(processes) == 2 and not any(process.is_alive() for process in processes)
+
+
+@pytest.mark.e2e
+def test_a_killed_worker_is_an_error_naming_it_not_a_hang() -> None:
+    vec = GroupedVectorEnv(load_sim_config(), 2, workers=2)
+    try:
+        vec.reset(seed=0)
+        victim = vec._processes[0]
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.join(timeout=10)
+        with pytest.raises(RuntimeError, match=r"worker 0 \(envs range\(0, 1\)\): the process died \(exit code -9\)"):
+            vec.step(np.zeros((2, 2), dtype=np.float32))
+    finally:
+        vec.close()
