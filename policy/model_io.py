@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from configs import from_mapping
 from policy.configuration import PolicyConfig
@@ -62,6 +62,19 @@ _STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16
 
 class ModelFileError(ValueError):
     """A model folder, manifest or weights file that cannot be trusted or read; the message says why."""
+
+
+def _reproducible_safetensors(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
+    """``safetensors.torch.save`` with the JSON header's keys sorted: the library writes its metadata map in a
+    random order (a hash map), so the same weights could give files, and SHA-256s, that differ run to run.
+    The header keeps its length (the same keys, reordered), so every offset stays valid."""
+    raw = save(tensors, metadata=metadata)
+    size = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + size])
+    canonical = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    if len(canonical) > size:
+        raise RuntimeError(f"safetensors header re-encoded to {len(canonical)} bytes, more than its {size}")
+    return raw[:8] + canonical.ljust(size, b" ") + raw[8 + size :]
 
 
 def sha256_file(path: str | Path) -> str:
@@ -110,7 +123,7 @@ def save_model(
     }
     weights = directory / WEIGHTS_FILE
     tmp_weights = directory / (WEIGHTS_FILE + ".tmp")
-    save_file(state, str(tmp_weights), metadata={"format": "nav-policy", "variant": config.name})
+    tmp_weights.write_bytes(_reproducible_safetensors(state, {"format": "nav-policy", "variant": config.name}))
     digest = sha256_file(tmp_weights)
     manifest = {
         "format_version": FORMAT_VERSION,

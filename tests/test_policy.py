@@ -313,6 +313,18 @@ def test_save_load_roundtrip_gives_identical_outputs(saved: tuple[Path, NavPolic
     assert load_model(folder / WEIGHTS_FILE, device="cpu")[1] == config  # the weights path works too
 
 
+def test_the_same_weights_saved_again_give_the_same_file_and_sha256(tmp_path: Path) -> None:
+    # safetensors writes its metadata map in a random order; the saved file must not (the docs name models
+    # by sha256, and a resumed training run must end with the file an unbroken run writes)
+    from safetensors import safe_open
+
+    model, _ = model_and_processor("small")
+    files = [save_model(model, model.config, tmp_path / str(i), {}, {}) / WEIGHTS_FILE for i in range(8)]
+    assert len({f.read_bytes() for f in files}) == 1
+    with safe_open(str(files[0]), "pt") as weights:
+        assert weights.metadata() == {"format": "nav-policy", "variant": "small"}
+
+
 def test_half_precision_storage_halves_the_file_and_loads_into_a_float32_model(tmp_path: Path) -> None:
     model, processor = model_and_processor("small")
     full = save_model(model, model.config, tmp_path / "full", {}, {})
