@@ -42,6 +42,24 @@ def test_a_stop_is_timed_from_the_injection_to_the_first_zero_and_judged_against
 
 
 @pytest.mark.unit
+def test_a_late_stop_says_what_the_base_received_before_it():
+    """Commands that kept driving (a decision taken late) read differently from a silence (a stalled path)."""
+    drove_on = outputs((1.05, 0.1, 0.0), (1.10, 0.1, 0.0), (1.15, 0.1, 0.0), (1.20, 0.0, 0.0))
+    silent = outputs((1.05, 0.1, 0.0), (1.60, 0.0, 0.0))
+    a, b = Row("f", "e", limit_ms=100.0), Row("f", "e", limit_ms=100.0)
+    a.timed(1.0, first(drove_on, 1.0, lambda o: o.zero), "zero command", drove_on)
+    b.timed(1.0, first(silent, 1.0, lambda o: o.zero), "zero command", silent)
+    assert a.problems == [
+        "zero command after 200 ms > 100 ms (4 commands received by then, the last that drove 150 ms in; "
+        "the longest gap between two 50 ms)"
+    ]
+    assert b.problems == [
+        "zero command after 600 ms > 100 ms (2 commands received by then, the last that drove 50 ms in; "
+        "the longest gap between two 550 ms)"
+    ]
+
+
+@pytest.mark.unit
 def test_a_stop_must_hold_while_the_fault_lasts():
     seen = outputs((1.0, 0.0, 0.0), (1.05, 0.0, 0.0), (1.10, 0.0, 0.3), (1.15, 0.0, 0.0))
     assert held(seen, 1.0, 1.1, lambda o: o.zero) is None

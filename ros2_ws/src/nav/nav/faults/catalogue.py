@@ -333,6 +333,9 @@ def _process_fault(s: Session, row: Row, sig: signal.Signals, log: str) -> Row:
     agent = psutil.Process(s.graph.pids()["agent"])
     t0, stop = s.expect_zero(row, lambda: agent.send_signal(sig), timeout=3.0)
     row.said("diagnostic", s.diagnostic(t0, r"mux: none: all inputs timed out"))
+    decided = s.log_line(t0, r"\[mux\].*STOP \[none\]", timeout=0.5)  # its "last heard ... ago": when it decided
+    if decided is not None:
+        row.said("mux", decided)
     back = None if stop is None else s.wait_output(stop.t, driving, RESTART_S + s.limits.liveness)
     row.said("log line", s.log_line(t0, log, timeout=1.0))
     resumed = s.log_line(t0, r"\[agent\].*resuming the instruction taken before this restart", timeout=1.0)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-__all__ = ["Row", "first", "held", "matching", "table", "tidy"]
+__all__ = ["Row", "between_outputs", "first", "held", "matching", "table", "tidy"]
 
 
 class Command(Protocol):
@@ -40,6 +40,18 @@ def held(outputs: Sequence[Command], start: float, end: float, match: Callable[[
             f"({o.linear:.3f}, {o.angular:.3f})"
         )
     return None
+
+
+def between_outputs(outputs: Sequence[Command], start: float, end: float) -> str:
+    """What the base received in ``[start, end]``: how many commands, the last one that drove, the longest gap."""
+    window = [o for o in outputs if start <= o.t <= end]
+    if not window:
+        return ""
+    times = [start, *(o.t for o in window)]
+    gap = max(b - a for a, b in zip(times, times[1:], strict=False))
+    driving = [o for o in window if not o.zero]
+    last = f"the last that drove {1000.0 * (driving[-1].t - start):.0f} ms in" if driving else "none drove"
+    return f"{len(window)} commands received by then, {last}; the longest gap between two {1000.0 * gap:.0f} ms"
 
 
 _ROS_PREFIX = re.compile(r"\[(?:DEBUG|INFO|WARN|ERROR|FATAL)\] \[\d+\.\d+\] \[[\w.]+\]: ")
@@ -75,14 +87,20 @@ class Row:
     def passed(self) -> bool:
         return not self.problems
 
-    def timed(self, t0: float, reaction: Command | None, what: str) -> None:
-        """Record when ``reaction`` (the first output showing it, or None) came after the injection at ``t0``."""
+    def timed(self, t0: float, reaction: Command | None, what: str, outputs: Sequence[Command] = ()) -> None:
+        """Record when ``reaction`` (the first output showing it, or None) came after the injection at ``t0``.
+
+        When it came late, the problem also says what the base received in between (``outputs``): a long gap
+        between two commands points at delivery or a stalled node, commands that kept driving at a decision
+        taken late."""
         if reaction is None:
             self.problems.append(f"no {what}")
             return
         self.observed_ms = 1000.0 * (reaction.t - t0)
         if self.limit_ms is not None and self.observed_ms > self.limit_ms:
-            self.problems.append(f"{what} after {self.observed_ms:.0f} ms > {self.limit_ms:.0f} ms")
+            late = f"{what} after {self.observed_ms:.0f} ms > {self.limit_ms:.0f} ms"
+            between = between_outputs(outputs, t0, reaction.t)
+            self.problems.append(f"{late} ({between})" if between else late)
 
     def said(self, label: str, line: str | None) -> None:
         """Add the line that says why, or a problem when nothing said it."""

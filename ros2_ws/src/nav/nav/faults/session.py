@@ -155,7 +155,7 @@ class Session:
         t0 = time.monotonic()
         inject()
         stop = self.wait_output(t0, zero, timeout)
-        row.timed(t0, stop, "zero command")
+        row.timed(t0, stop, "zero command", self.robot.outputs_since(t0))
         return t0, stop
 
     def expect_driving(self, row: Row, since: float, timeout: float, problem: str) -> Output | None:

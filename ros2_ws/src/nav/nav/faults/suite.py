@@ -24,10 +24,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nav.faults.catalogue import FAULTS
 from nav.faults.judge import Row
 from nav.faults.session import Limits, LogLines, Session
+
+if TYPE_CHECKING:
+    from nav.faults.robot import Diagnostic
 
 __all__ = ["FaultSuiteConfig", "run_suite"]
 
@@ -36,6 +40,8 @@ CHUNK_WRITE_S = 0.25
 """s: a chunk closed at the flush is still being compressed and written when the kill comes."""
 STARTUP_S = 120.0
 """s: the graph comes up (the agent loads the encoder and every variant) and drives."""
+AGENT_DIAGNOSTICS_S = 5.0
+"""How long the tampered row waits for the agent's first diagnostics (it publishes them at 1 Hz)."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +135,13 @@ def tampered_row(s: Session, variant: str) -> Row:
         "the resource monitor never picks it",
     )
     row.said("log line", s.log_line(0.0, rf"\[agent\].*variant '{variant}' refused: .*sha256", timeout=0.0))
-    agent = [d for d in s.robot.diagnostics_since(0.0) if d.name == "nav: agent"]
+
+    def agent_diagnostics() -> list[Diagnostic]:
+        return [d for d in s.robot.diagnostics_since(0.0) if d.name == "nav: agent"]
+
+    # The agent publishes its diagnostics once a second: a short run (``--only``) may end before the first.
+    s.wait(lambda: bool(agent_diagnostics()), AGENT_DIAGNOSTICS_S)
+    agent = agent_diagnostics()
     refused = {d.values.get("refused_variants", "") for d in agent}
     loaded = {d.values.get("loaded_variants", "") for d in agent}
     if not any(variant in r for r in refused):
