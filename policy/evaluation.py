@@ -240,10 +240,10 @@ def build_controller(name: str, env: Any, model_root: Path) -> Any:
 def _worker(task: tuple[str, SimConfig, list[int], Path, int]) -> tuple[list[EpisodeResult], list[float]]:
     """One process's share of :func:`evaluate_controller`: the named controller on ``seeds``."""
     name, sim_cfg, seeds, model_root, threads = task
-    import torch
+    from perception.threads import torch_threads
 
-    torch.set_num_threads(threads)
-    return run_episodes(lambda env: build_controller(name, env, model_root), sim_cfg, seeds)
+    with torch_threads(threads):  # in this process when there is one worker: the caller's count comes back
+        return run_episodes(lambda env: build_controller(name, env, model_root), sim_cfg, seeds)
 
 
 def controller_episodes(

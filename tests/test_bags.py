@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
 from nav.bags.reader import BagError, BagReader, default_typestore
 from nav.bags.replay_eval import ReplayEvalConfig, compare_commands, replay_eval
 from nav.bags.writer import RecordingWriter
+from perception.threads import torch_threads
 from untrained_models import save_untrained
 
 TS = default_typestore()
@@ -110,8 +110,9 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    torch.set_num_threads(1)
+def _one_thread() -> Iterator[None]:
+    with torch_threads(1):  # and the count the other modules' tests run at comes back after each test
+        yield
 
 
 # ------------------------------------------------------------------------------------ reading
@@ -377,6 +378,7 @@ def test_every_bad_bag_is_an_error_naming_the_file_and_the_problem_with_exit_1_a
 KILL_SCRIPT = """
 import os, sys
 from nav.bags.writer import RecordingWriter
+from perception.threads import torch_threads
 from nav.bags.reader import default_typestore
 ts = default_typestore()
 String = ts.types["std_msgs/msg/String"]

@@ -463,3 +463,15 @@ def test_a_frame_seen_again_reuses_its_features_and_commands_what_encoding_it_ag
         b = fresh.act({**obs, "scan": scan, "image": obs["image"].copy()})
         np.testing.assert_array_equal(a, b)
     assert len(calls) == 2 + 4  # the cached controller encoded the two frames once each; the other, all four
+
+
+def test_an_evaluation_run_in_this_process_gives_the_caller_its_torch_thread_count_back() -> None:
+    """One worker runs the episodes here: its torch_threads must not stay set for the caller's own models."""
+    from perception.threads import torch_threads
+    from policy.evaluation import EvalTableConfig, controller_episodes
+
+    config = EvalTableConfig(controllers=("medium",), episodes=1, seed=7, workers=1, torch_threads=1)
+    with torch_threads(2):
+        _, results, _ = controller_episodes("medium", config)
+        assert torch.get_num_threads() == 2
+    assert len(results) == 1
