@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Train the model ladder the way the shipped models/ were made, then ship them (half-precision copies).
-# medium: BC + DAgger (train.yaml); small and large: passes over the medium run's data (their configs).
+# medium and small: BC + DAgger on episodes of their own (train.yaml, train_small.yaml); large: passes over the
+# medium run's data (train_large.yaml).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 cd "$NAV_ROOT"
