@@ -28,12 +28,16 @@ clear majority of a known colour grounds it, anything else is refused with the n
 **Shape.** A shape word of the vocabulary's ``tune`` half is labelled there. Any other head noun (first
 the compound it ends, when WordNet holds it: "beach ball") is read by what WordNet says it is
 (:mod:`perception.shape_words`): a kind of a labelled word ("a crate is a box"), or defined as
-cylindrical, spherical or cubic; the common senses must agree. A modifier that says a shape
+cylindrical, spherical or cubic, or a kind of something so defined; the common senses must agree. A closed
+compound of a labelled word is read by it ("lunchbox": a box). A modifier that says a shape
 ("cylindrical", "cube-shaped") names it when the head does not ("the spherical object"), and a
 modifier and a head that disagree are refused. A word WordNet lacks, or holds but says nothing of the
 thing's shape in ("bauble": cheap showy jewelry; its singular read first), is compared by sentence-encoder
 cosine with the labelled words: a clear majority of the nearest, close enough, grounds it; less close,
-it grounds only the shape WordNet leans to ("pearl": a jewel, or "a small sphere"). Words for
+it grounds only the shape WordNet leans to ("pearl": a jewel, or "a small sphere"). The encoder's vote for a
+word WordNet holds stands only when the labelled words nearest it in WordNet's tree hold that shape too (the
+encoder puts "cup" nearest "ball"; a cup's kin are boxes and cans). "the red container" is too general to
+name a shape unless a modifier does. Words for
 things the worlds do not hold are labelled as such and refuse. "the red one" names no shape: refused
 with the candidates, unless the caller knows the objects present and only one is red (``present``).
 
@@ -613,8 +617,7 @@ class InstructionGrounder:
             if len(said) == 1:  # "the spherical object", "the cylinder-shaped container": its modifier names it
                 named, adjective = next(iter(said.items()))
                 return named, f"{adjective} {head}", 1.0
-            if head in PRONOUN_HEADS:
-                return None, head, 0.0
+            return None, head, 0.0  # "the red container": no shape named
         two = " ".join(phrase[-2:])
         shape, similarity, silent, words = None, 0.0, True, two
         if len(phrase) > 1 and self._lexicon.knows(two):  # a compound WordNet holds: "beach ball"
@@ -624,6 +627,8 @@ class InstructionGrounder:
             words = head
             if shape is None and silent and _singular(head) != head:
                 shape, similarity, silent = self._shape_vote(_singular(head), encoder=False)
+            if shape is None and silent:  # a closed compound of a shape word: a "lunchbox" is a box
+                shape, similarity, silent = self._compound_vote(_singular(head))
             if shape is None and silent:  # WordNet lacks it or says nothing of its shape: the encoder's vote
                 shape, similarity, silent = self._encoder_vote(
                     _singular(head) if self._lexicon.knows(_singular(head)) else head
@@ -634,6 +639,16 @@ class InstructionGrounder:
         if shape is not None and set(said) - {shape}:  # "the spherical box": the words disagree
             return None, two, 0.0
         return shape, words, similarity
+
+    def _compound_vote(self, word: str) -> tuple[str | None, float, bool]:
+        """The label of the longest labelled shape word that ``word`` ends with, written as one word with at least
+        three letters before it ("lunchbox" -> box, "pinecone" -> cone: no known shape); (None, 0, True) when none."""
+        for k in range(3, len(word) - 2):
+            suffix = word[k:]
+            if suffix in self._lexicon.labelled:
+                shape = self._lexicon.labelled[suffix]
+                return shape, 1.0 if shape is not None else 0.0, False
+        return None, 0.0, True
 
     def _adjective_shapes(self, words: list[str]) -> dict[str, str]:
         """Shapes the modifiers of a noun say ("cylindrical" -> cylinder; "cube shaped" -> cube), with their words."""
@@ -704,6 +719,8 @@ class InstructionGrounder:
         leaning, lean_share = self._leaning(words)
         if won and leaning is not None and best != leaning:
             return None, top, True
+        if won and not self._kin_allow(words, best):
+            return None, top, True
         if top < self.config.min_shape_similarity:
             if won and best == leaning and lean_share >= self.config.min_lean_share:
                 return best, top, False
@@ -711,6 +728,17 @@ class InstructionGrounder:
         if not won:
             return None, top, best is not None
         return best, top, False
+
+    def _kin_allow(self, words: str, shape: str | None) -> bool:
+        """Whether WordNet's tree lets the encoder's ``shape`` stand for ``words``: the labelled words nearest it
+        there (:meth:`~perception.shape_words.ShapeLexicon.relatives`) include one labelled ``shape``. The encoder's
+        neighbours are often near in spelling only ("cup" is nearest "ball", "basket" nearest "ball"), while a cup's
+        kin are containers (box, can, canister): no ball. A word WordNet lacks, or whose kin are none, is left to
+        the encoder."""
+        if not self._lexicon.knows(words):
+            return True
+        kin = self._lexicon.relatives(words)
+        return not kin or shape in kin
 
     def _leaning(self, words: str) -> tuple[str | None, float]:
         """The shape WordNet's senses of ``words`` lean to, short of naming it (a pearl: "a small sphere" in one

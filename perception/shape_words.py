@@ -8,7 +8,9 @@ a geometric figure (people, animals and plants are no targets: "a pillar of the 
    box, so a cube; "keg" a kind of barrel, so a cylinder; "armchair" a kind of chair, so none of them), else
 2. **what its definition says it is**: the head of the phrase the definition starts with, when that is a
    labelled word ("rectangular block of clay": a block), or a word that says the shape ("a roughly
-   cylindrical vessel"), else nothing.
+   cylindrical vessel"), else
+3. **what the definitions of its nearest kinds say**, up to ``GLOSS_DEPTH`` hypernyms up ("thermos": a vacuum
+   flask, a flask, a "bottle ... typically cylindrical"), when the nearest that say a shape agree, else nothing.
 
 The senses vote, each weighted by how often WordNet's sense-tagged corpora use it (plus one), and the senses
 that say nothing count against: the noun names a shape when one known shape holds at least ``min_share``
@@ -38,6 +40,9 @@ SHAPE_ADJECTIVES = {
 }
 """Words that say what shape a thing has, in a definition or in an instruction. "round" is no such word:
 a ball and a can are both round."""
+GLOSS_DEPTH = 3
+"""How far up the hypernyms a definition that says the shape is looked for (beyond, the kinds are too broad to
+say anything of one thing's shape)."""
 _GENUS_ENDS = frozenset(
     [
         "with",
@@ -111,6 +116,7 @@ class ShapeLexicon:
         self.min_share = min_share
         self._wordnet = wordnet
         self._anchors: dict[int, set[str | None]] | None = None
+        self._ancestors: dict[int, dict[int, int]] | None = None
         self._concrete_senses: dict[int, bool] = {}
         """Synset offset -> :meth:`_concrete` (a hypernym walk: asked by :meth:`knows`, then by :meth:`read`)."""
 
@@ -122,7 +128,7 @@ class ShapeLexicon:
 
     def warm(self) -> ShapeLexicon:
         """Read WordNet's index and the labelled words' senses now (about 0.2 s), not at the first instruction."""
-        self._anchor_senses()
+        self._anchor_ancestors()
         return self
 
     def knows(self, word: str) -> bool:
@@ -163,7 +169,43 @@ class ShapeLexicon:
         why = f"the senses of '{word}' are {split}"
         return ShapeReading(None, share, why, silent=best is not None, leaning=leaning)
 
+    def relatives(self, word: str) -> dict[str | None, int]:
+        """The labels of the labelled words nearest ``word`` in WordNet's tree (fewest hypernym steps up from its
+        most common sense and down to one of theirs), with how many of them hold each: what its kin are. Empty
+        when WordNet has no sense of ``word`` that is a thing, or no labelled word shares an ancestor with it. A
+        cup's nearest kin are box, can, canister, cylinder (containers): cube 1, cylinder 3."""
+        concrete = [s for s in self.wordnet.senses(word) if self._concrete(s)]
+        if not concrete:
+            return {}
+        counts = self.wordnet.tag_counts(word)
+        sense = max(concrete, key=lambda s: counts.get(s.offset, 0))  # ties: WordNet's order (most frequent first)
+        mine = {a.offset: d for a, d in self.wordnet.ancestors(sense)}
+        nearest: dict[int, int] = {}  # anchor offset -> path length
+        for offset, above in self._anchor_ancestors().items():
+            paths = [mine[a] + d for a, d in above.items() if a in mine]
+            if paths:
+                nearest[offset] = min(paths)
+        if not nearest:
+            return {}
+        shortest = min(nearest.values())
+        kin: dict[str | None, int] = {}
+        anchors = self._anchor_senses()
+        for offset, length in nearest.items():
+            if length == shortest:
+                for label in anchors[offset]:
+                    kin[label] = kin.get(label, 0) + 1
+        return kin
+
     # -- internals -----------------------------------------------------------------------------------------
+
+    def _anchor_ancestors(self) -> dict[int, dict[int, int]]:
+        """Each labelled sense's ancestors (offset -> least depth), for :meth:`relatives`."""
+        if self._ancestors is None:
+            self._ancestors = {
+                offset: {a.offset: d for a, d in self.wordnet.ancestors(self.wordnet.synset(offset))}
+                for offset in self._anchor_senses()
+            }
+        return self._ancestors
 
     def _concrete(self, sense: Synset) -> bool:
         """A sense that names a lifeless thing or a figure: what a robot could be sent to."""
@@ -204,7 +246,28 @@ class ShapeLexicon:
         if len(looks) == 1:
             shape = looks.pop()
             return shape, f"'{sense.name}' is '{sense.gloss}': {_a(shape)}"
-        return None, ""
+        return self._inherited(sense)
+
+    def _inherited(self, sense: Synset) -> tuple[str | None, str]:
+        """What the definitions of the nearest hypernyms (up to ``GLOSS_DEPTH`` up) say of their shape, when they
+        agree ("thermos" is a kind of vacuum flask, a kind of "bottle ... typically cylindrical"); else nothing."""
+        said: dict[int, list[tuple[str | None, Synset]]] = {}
+        for ancestor, depth in self.wordnet.ancestors(sense):
+            if depth > GLOSS_DEPTH or (said and depth > min(said)):
+                break
+            if depth == 0:
+                continue
+            looks = self._looks(ancestor.gloss)
+            if len(looks) == 1:
+                said.setdefault(depth, []).append((next(iter(looks)), ancestor))
+        if not said:
+            return None, ""
+        nearest = said[min(said)]
+        shapes = {shape for shape, _ in nearest}
+        if len(shapes) != 1:
+            return None, ""
+        shape, ancestor = nearest[0]
+        return shape, f"'{sense.name}' is a kind of '{ancestor.name}' ({ancestor.gloss}): {_a(shape)}"
 
     def _looks(self, gloss: str) -> set[str | None]:
         text = gloss.lower()

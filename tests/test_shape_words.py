@@ -60,6 +60,8 @@ def test_the_reader_finds_every_synset_and_base_form(wordnet: WordNet) -> None:
         ("cask", "cylinder", "'barrel'"),  # the same sense as a labelled word
         ("bucket", "cylinder", "cylindrical"),  # its definition says the shape
         ("tennis ball", "sphere", "'ball'"),  # a compound WordNet holds
+        ("thermos", "cylinder", "is a kind of 'bottle'"),  # a vacuum flask, a flask, a "typically cylindrical" bottle
+        ("flask", "cylinder", "is a kind of 'bottle'"),  # "bottle that has a narrow neck"
     ],
 )
 def test_a_noun_names_the_shape_it_is_a_kind_of_or_is_defined_by(
@@ -85,6 +87,25 @@ def test_a_noun_whose_common_senses_are_not_one_known_shape_names_none(
     assert reading.shape is None and reading.silent is silent, reading
 
 
+def test_a_hypernym_far_up_says_nothing_of_one_things_shape(lexicon: ShapeLexicon, wordnet: WordNet) -> None:
+    """Only the definitions of the nearest kinds (at most GLOSS_DEPTH up) are read: beyond, a kind is too broad."""
+    from perception.shape_words import GLOSS_DEPTH
+
+    sense = wordnet.senses("thermos")[0]
+    depth = next(d for a, d in wordnet.ancestors(sense) if a.name == "bottle")
+    assert depth <= GLOSS_DEPTH
+    assert lexicon._inherited(sense)[0] == "cylinder"
+    assert lexicon.read("beaker").shape is None  # a jar in one sense, a cup in the other: it only leans
+
+
+def test_a_nouns_kin_are_the_labelled_words_nearest_it_in_wordnet(lexicon: ShapeLexicon) -> None:
+    """A cup's nearest labelled kin are containers (a box, cans): no ball among them."""
+    kin = lexicon.relatives("cup")
+    assert kin and "sphere" not in kin and {"cube", "cylinder"} <= set(kin)
+    assert lexicon.relatives("pot").keys() == {"cylinder"}  # vessels: tin, barrel, drum
+    assert lexicon.relatives("qwzxv") == {}  # WordNet lacks it
+
+
 def test_people_are_not_senses_of_a_shape_word(lexicon: ShapeLexicon) -> None:
     """'a pillar of the community' is no reason to doubt that a pillar is a column."""
     assert lexicon.read("pillar").shape == "cylinder"
@@ -107,6 +128,8 @@ def test_shape_adjectives() -> None:
         ("go to the crimson cuboid", "red", "cube"),  # a shape word WordNet holds only as a bone
         ("can you get me to the ball that is green", "green", "sphere"),  # "can" here is no tin
         ("go to the robin's egg ball", "blue", "sphere"),  # a lexicon name with an apostrophe
+        ("go to the red lunchbox", "red", "cube"),  # a closed compound of a shape word: a box
+        ("go to the blue beaker", "blue", "cylinder"),  # leans to a cylinder (a kind of jar), the encoder agrees
     ],
 )
 def test_phrasings_with_words_of_no_list(grounder: InstructionGrounder, text: str, colour: str, shape: str) -> None:
@@ -120,6 +143,10 @@ def test_phrasings_with_words_of_no_list(grounder: InstructionGrounder, text: st
         ("go to the green spherical box", "'spherical box' names no shape", "green"),  # the words disagree
         ("go to the red armchair", "'armchair' names no shape", "red"),
         ("drive to the blue mouse", "'mouse' names no shape", "blue"),
+        ("go to the red coffee cup", "'cup' names no shape", "red"),  # nearest "ball" by the encoder, kin of boxes
+        ("go to the green basket", "'basket' names no shape", "green"),  # and cans in WordNet: refused, not a ball
+        ("go to the yellow container", "'container' names no shape", "yellow"),  # too general, and no modifier
+        ("go to the blue pinecone", "'pinecone' names no shape", "blue"),  # a closed compound of "cone"
     ],
 )
 def test_refused_shapes_name_the_words_and_offer_the_colours_objects(
