@@ -4,6 +4,8 @@ A config file is a mapping whose keys are exactly the fields of a dataclass (mis
 dataclass default, nested dataclasses are loaded field by field, never merged as dicts). An unknown
 key or a value of the wrong type raises :class:`ConfigError` naming the file and the dotted key.
 
+A file may begin with ``base: other.yaml`` and give only the keys in which it differs from that file.
+
 A field made with :func:`derived_field` is stated in another file (the robot's speed limits in
 ``robot.yaml``): it can be given in code, but not as a key of this file; the error says where it lives.
 """
@@ -76,11 +78,17 @@ def models_dir(relative: str | Path = "models") -> Path:
     return Path(next(iter(nav_models.__path__))).resolve()
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping; a missing file, bad YAML or a non-mapping is a ConfigError."""
+def _resolve(path: str | Path) -> Path:
+    """``path`` as given when it exists (or is absolute), else inside ``configs/``."""
     path = Path(path)
     if not path.is_absolute() and not path.exists():
         path = _CONFIG_DIR / path
+    return path
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping; a missing file, bad YAML or a non-mapping is a ConfigError."""
+    path = _resolve(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -96,21 +104,54 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+BASE_KEY = "base"
+"""Top-level key of a file that states only how it differs from another (``base: train.yaml``)."""
+
+
+def load_with_base(path: str | Path) -> tuple[dict[str, Any], str]:
+    """The mapping of the YAML file ``path`` over the files it names as ``base`` (a path relative to its own
+    folder, else inside ``configs/``): each key the file gives replaces the base's value whole (a nested mapping
+    is not merged key by key). Also the source to name in errors ("train_small.yaml over train.yaml"). A base
+    that is missing, or a chain that comes back to a file, is a ConfigError."""
+    chain: list[Path] = []
+    layers: list[dict[str, Any]] = []
+    current: str | Path | None = path
+    while current is not None:
+        resolved = _resolve(current)
+        if resolved.resolve() in [p.resolve() for p in chain]:
+            names = " -> ".join(p.name for p in [*chain, resolved])
+            raise ConfigError(f"{chain[0]}: the '{BASE_KEY}' chain comes back to a file ({names})")
+        data = load_yaml(resolved)
+        chain.append(resolved)
+        base = data.pop(BASE_KEY, None)
+        layers.append(data)
+        if base is not None and not isinstance(base, str):
+            raise ConfigError(f"{resolved}: '{BASE_KEY}' must be a file name, got {type(base).__name__} {base!r}")
+        current = None if base is None else (resolved.parent / base if (resolved.parent / base).exists() else base)
+    merged: dict[str, Any] = {}
+    for layer in reversed(layers):
+        merged.update(layer)
+    source = " over ".join([str(path), *(p.name for p in chain[1:])])
+    return merged, source
+
+
 def load(cls: type[T], path: str | Path, section: str | None = None) -> T:
     """Load ``cls`` from the YAML file ``path`` (relative paths resolve inside ``configs/``).
 
-    With ``section``, only that top-level key of the file is loaded.
+    With ``section``, only that top-level key of the file is loaded. Without, a file may name another as its
+    ``base`` and give only the keys that differ (:func:`load_with_base`).
     """
+    if section is None:
+        data, source = load_with_base(path)
+        return from_mapping(cls, data, source=source)
     data = load_yaml(path)
     source = str(path)
-    if section is not None:
-        if section not in data:
-            raise ConfigError(f"{source}: missing section '{section}'")
-        data = data[section]
-        if not isinstance(data, dict):
-            raise ConfigError(f"{source}: section '{section}' must be a mapping")
-        return from_mapping(cls, data, source=source, prefix=section)
-    return from_mapping(cls, data, source=source)
+    if section not in data:
+        raise ConfigError(f"{source}: missing section '{section}'")
+    data = data[section]
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: section '{section}' must be a mapping")
+    return from_mapping(cls, data, source=source, prefix=section)
 
 
 def from_mapping(cls: type[T], data: dict[str, Any], source: str = "<mapping>", prefix: str = "") -> T:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from configs import ConfigError, load
+from policy.training.config import TrainConfig, load_train_config
 from sim.config import SimConfig, load_sim_config
 from sim.teacher import TeacherConfig, load_teacher_config
 
@@ -152,3 +153,39 @@ def test_a_tick_waits_for_a_frame_at_most_half_a_control_period(tmp_path):
     assert wait("  control_hz: 10.0\n  image_wait: 0.05\n") == 0.05
     assert wait("  control_hz: 20.0\n  image_wait: 0.05\n") == 0.025  # a faster loop shortens it, no error
     assert wait("  image_wait: 0.0\n") == 0.0
+
+
+def test_a_file_may_give_only_how_it_differs_from_its_base(tmp_path):
+    (tmp_path / "recipe.yaml").write_text("seed: 3\nbc_episodes: 40\nworkers: 1\n", encoding="utf-8")
+    (tmp_path / "variant.yaml").write_text("base: recipe.yaml\nbc_episodes: 5\n", encoding="utf-8")
+
+    config = load(TrainConfig, tmp_path / "variant.yaml")
+
+    assert (config.seed, config.bc_episodes, config.workers) == (3, 5, 1)  # the base's, its own, the base's
+
+
+def test_the_shipped_variant_recipes_are_train_yaml_but_for_what_they_say():
+    base = load_train_config("train.yaml")
+    small, large = load_train_config("train_small.yaml"), load_train_config("train_large.yaml")
+
+    assert (small.variant, small.perturbations, small.bc_episodes) == ("small", (), base.bc_episodes)
+    assert (large.variant, large.bc_episodes, large.learning_rate) == ("large", 0, base.learning_rate)
+
+
+def test_an_unknown_key_in_a_base_is_named_with_both_files(tmp_path):
+    (tmp_path / "recipe.yaml").write_text("seeds: 3\n", encoding="utf-8")
+    (tmp_path / "variant.yaml").write_text("base: recipe.yaml\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError, match=r"variant\.yaml over recipe\.yaml: unknown key 'seeds'"):
+        load(TrainConfig, tmp_path / "variant.yaml")
+
+
+def test_a_missing_base_or_a_base_chain_that_loops_is_a_config_error(tmp_path):
+    (tmp_path / "a.yaml").write_text("base: nowhere.yaml\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="nowhere.yaml"):
+        load(TrainConfig, tmp_path / "a.yaml")
+
+    (tmp_path / "a.yaml").write_text("base: b.yaml\n", encoding="utf-8")
+    (tmp_path / "b.yaml").write_text("base: a.yaml\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"comes back to a file \(a.yaml -> b.yaml -> a.yaml\)"):
+        load(TrainConfig, tmp_path / "a.yaml")
