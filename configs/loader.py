@@ -127,12 +127,18 @@ def load_with_base(path: str | Path) -> tuple[dict[str, Any], str]:
         layers.append(data)
         if base is not None and not isinstance(base, str):
             raise ConfigError(f"{resolved}: '{BASE_KEY}' must be a file name, got {type(base).__name__} {base!r}")
-        current = None if base is None else (resolved.parent / base if (resolved.parent / base).exists() else base)
+        current = None if base is None else _beside(resolved, base)
     merged: dict[str, Any] = {}
     for layer in reversed(layers):
         merged.update(layer)
     source = " over ".join([str(path), *(p.name for p in chain[1:])])
     return merged, source
+
+
+def _beside(path: Path, base: str) -> Path:
+    """The file ``base`` names for ``path``: in ``path``'s folder, else inside ``configs/``."""
+    own = path.parent / base
+    return own if own.exists() else _CONFIG_DIR / base
 
 
 def load(cls: type[T], path: str | Path, section: str | None = None) -> T:

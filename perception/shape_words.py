@@ -251,20 +251,16 @@ class ShapeLexicon:
     def _inherited(self, sense: Synset) -> tuple[str | None, str]:
         """What the definitions of the nearest hypernyms (up to ``GLOSS_DEPTH`` up) say of their shape, when they
         agree ("thermos" is a kind of vacuum flask, a kind of "bottle ... typically cylindrical"); else nothing."""
-        said: dict[int, list[tuple[str | None, Synset]]] = {}
-        for ancestor, depth in self.wordnet.ancestors(sense):
-            if depth > GLOSS_DEPTH or (said and depth > min(said)):
+        nearest: list[tuple[str | None, Synset]] = []  # the shapes said at the least depth that says one
+        nearest_depth = GLOSS_DEPTH
+        for ancestor, depth in self.wordnet.ancestors(sense):  # breadth first: depth never decreases
+            if depth > nearest_depth:
                 break
-            if depth == 0:
-                continue
-            looks = self._looks(ancestor.gloss)
+            looks = self._looks(ancestor.gloss) if depth > 0 else set()
             if len(looks) == 1:
-                said.setdefault(depth, []).append((next(iter(looks)), ancestor))
-        if not said:
-            return None, ""
-        nearest = said[min(said)]
-        shapes = {shape for shape, _ in nearest}
-        if len(shapes) != 1:
+                nearest.append((next(iter(looks)), ancestor))
+                nearest_depth = depth
+        if len({shape for shape, _ in nearest}) != 1:
             return None, ""
         shape, ancestor = nearest[0]
         return shape, f"'{sense.name}' is a kind of '{ancestor.name}' ({ancestor.gloss}): {_a(shape)}"

@@ -87,14 +87,18 @@ def test_a_noun_whose_common_senses_are_not_one_known_shape_names_none(
     assert reading.shape is None and reading.silent is silent, reading
 
 
-def test_a_hypernym_far_up_says_nothing_of_one_things_shape(lexicon: ShapeLexicon, wordnet: WordNet) -> None:
+def test_a_hypernym_far_up_says_nothing_of_one_things_shape(
+    lexicon: ShapeLexicon, wordnet: WordNet, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Only the definitions of the nearest kinds (at most GLOSS_DEPTH up) are read: beyond, a kind is too broad."""
-    from perception.shape_words import GLOSS_DEPTH
+    import perception.shape_words as shape_words
 
     sense = wordnet.senses("thermos")[0]
     depth = next(d for a, d in wordnet.ancestors(sense) if a.name == "bottle")
-    assert depth <= GLOSS_DEPTH
+    assert depth <= shape_words.GLOSS_DEPTH
     assert lexicon._inherited(sense)[0] == "cylinder"
+    monkeypatch.setattr(shape_words, "GLOSS_DEPTH", depth - 1)  # the bottle now beyond the bound
+    assert lexicon._inherited(sense) == (None, "")
     assert lexicon.read("beaker").shape is None  # a jar in one sense, a cup in the other: it only leans
 
 
